@@ -99,8 +99,7 @@ class Mechanism:
                 raise PolyError("every monomial needs one power per variable")
             if mono.degree == 0:
                 raise PolyError(
-                    f"constant term {mono.coefficient} cancels in the softmax normalisation; "
-                    "remove it"
+                    f"constant term {mono.coefficient} cancels in the softmax normalisation; remove it"
                 )
             if mono.coefficient == 0:
                 raise PolyError("a monomial has coefficient 0; remove it")
@@ -323,9 +322,7 @@ class Mechanism:
     @property
     def in_paper_class(self) -> bool:
         """Multilinear, degree ≥ 2 monomials with coefficients in {0, 1} (the paper's class)."""
-        return all(
-            m.is_multilinear and m.degree >= 2 and m.coefficient == 1 for m in self._monomials
-        )
+        return all(m.is_multilinear and m.degree >= 2 and m.coefficient == 1 for m in self._monomials)
 
     @property
     def input_slots(self) -> tuple[tuple[int | None, int], ...]:
@@ -354,13 +351,9 @@ class Mechanism:
         """The bipartite factor graph: variable nodes, monomial nodes ``m0, m1, …``."""
         graph = nx.Graph()
         for a, v in enumerate(self._variables):
-            graph.add_node(
-                v, bipartite=0, kind="variable", position=a, query=a == 0, value=a in self._values
-            )
+            graph.add_node(v, bipartite=0, kind="variable", position=a, query=a == 0, value=a in self._values)
         for i, mono in enumerate(self._monomials):
-            graph.add_node(
-                f"m{i}", bipartite=1, kind="monomial", coefficient=mono.value, degree=mono.degree
-            )
+            graph.add_node(f"m{i}", bipartite=1, kind="monomial", coefficient=mono.value, degree=mono.degree)
             for a in mono.support:
                 graph.add_edge(f"m{i}", self._variables[a], power=mono.powers[a])
         return graph
@@ -489,9 +482,7 @@ class Mechanism:
     def __hash__(self) -> int:
         return hash(
             (
-                nx.weisfeiler_lehman_graph_hash(
-                    self._colour_graph(), node_attr="colour", edge_attr="power"
-                ),
+                nx.weisfeiler_lehman_graph_hash(self._colour_graph(), node_attr="colour", edge_attr="power"),
                 self._options(),
             )
         )
@@ -582,7 +573,5 @@ def _value_positions(values: Iterable[int | str] | None, order: Sequence[str]) -
         elif isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= len(order):
             positions.append(v - 1)
         else:
-            raise PolyError(
-                f"value variable {v!r} must be a name or a 1-based index 1..{len(order)}"
-            )
+            raise PolyError(f"value variable {v!r} must be a name or a 1-based index 1..{len(order)}")
     return tuple(positions)

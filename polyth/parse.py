@@ -146,7 +146,7 @@ class _Parser:
         return sympy.Pow(base, power)
 
     def _exponent_text(self) -> str:
-        rest = self.text[self._peek()[2]:]
+        rest = self.text[self._peek()[2] :]
         return _shorten(rest.split()[0] if rest.split() else rest, 20)
 
     def _atom(self) -> sympy.Expr:
