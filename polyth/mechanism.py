@@ -17,6 +17,7 @@ Variables are referred to by their *position* in :attr:`Mechanism.variables`
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -160,6 +161,8 @@ class Mechanism:
                 f"expected a polynomial as text or a sympy expression, got {type(polynomial).__name__}"
             )
         check_expr(expr)
+        # Symbols are told apart by name only: x1 and x1 (real) are one variable.
+        expr = expr.xreplace({s: sympy.Symbol(s.name, real=True) for s in expr.free_symbols})
         symbols = sorted(expr.free_symbols, key=lambda s: _natural_key(s.name))
         names = [s.name for s in symbols]
         if variables is not None:
@@ -174,11 +177,7 @@ class Mechanism:
         order = [query] + [n for n in names if n != query]
         by_name = {s.name: s for s in symbols}
         poly = sympy.Poly(sympy.expand(expr), *[by_name[n] for n in order])
-        monomials = [
-            Monomial(sympy.nsimplify(c) if isinstance(c, sympy.Float) else c, tuple(p))
-            for p, c in poly.terms()
-            if c != 0
-        ]
+        monomials = [Monomial(_exact_coefficient(c), tuple(p)) for p, c in poly.terms() if c != 0]
         if any(sum(p) == 0 for p, _ in poly.terms()):
             raise PolyError("the polynomial has a constant term, which cancels in the softmax; remove it")
         if not monomials:
@@ -186,7 +185,9 @@ class Mechanism:
         for mono in monomials:
             value = float(mono.coefficient)
             if value != value or abs(value) == float("inf"):
-                raise PolyError(f"coefficient {mono.coefficient} is not a finite float")
+                text = str(mono.coefficient)
+                text = text if len(text) <= 40 else text[:39] + "…"
+                raise PolyError(f"coefficient {text} is not a finite float64 number")
         return cls(order, monomials, _value_positions(values, order), untied, scale, per_channel, name)
 
     @classmethod
@@ -556,6 +557,20 @@ class Mechanism:
         ax.set_title(f"h = {sympy.sstr(self.polynomial)}", fontsize=9)
         ax.set_axis_off()
         return fig
+
+
+def _exact_coefficient(c: sympy.Expr) -> sympy.Rational:
+    """A float coefficient as the rational its shortest decimal form denotes (0.1 → 1/10).
+
+    Unlike ``nsimplify`` this never guesses a closed form (1.4142135623730951 stays rational,
+    not sqrt(2)), and it converts back to the same float.
+    """
+    if isinstance(c, sympy.Float):
+        value = float(c)
+        if not math.isfinite(value):
+            raise PolyError(f"coefficient {c:.6g} is not a finite float64 number")
+        return sympy.Rational(repr(value))
+    return c
 
 
 def _value_positions(values: Iterable[int | str] | None, order: Sequence[str]) -> tuple[int, ...] | None:

@@ -20,6 +20,7 @@ the number of monomials the expansion can produce are bounded, so that
 from __future__ import annotations
 
 import re
+import sys
 from fractions import Fraction
 from math import comb
 
@@ -31,6 +32,8 @@ MAX_TEXT_LENGTH = 10_000
 MAX_DEGREE = 24
 MAX_TERMS = 20_000
 MAX_NESTING = 64
+MAX_NUMBER_LENGTH = 64  # longer literals carry no more float64 precision
+_FLOAT_MAX = Fraction(sys.float_info.max)
 VARIABLE_PATTERN = re.compile(r"x[1-9][0-9]{0,3}\Z")
 
 _TOKEN = re.compile(
@@ -198,10 +201,17 @@ class _Parser:
 
 
 def _number(text: str, column: int) -> sympy.Rational:
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise PolyError(
+            f"number {_shorten(text, 20)!r} at column {column + 1} has more than "
+            f"{MAX_NUMBER_LENGTH} characters; write it in scientific notation such as 1.5e-3"
+        )
     mantissa, _, exponent = text.lower().partition("e")
     if exponent and abs(int(exponent)) > 300:
         raise PolyError(f"number {text!r} at column {column + 1} is out of the float64 range")
     value = Fraction(text)
+    if abs(value) > _FLOAT_MAX:
+        raise PolyError(f"number {_shorten(text, 20)!r} at column {column + 1} is out of the float64 range")
     return sympy.Rational(value.numerator, value.denominator)
 
 
