@@ -5,5 +5,13 @@ It never imports ``polyth``.
 """
 
 from kernels.backend import BackendError, available_backends, resolve_backend
+from kernels.edge import edge_pass, edge_pass_channels, hyperedge_pass
 
-__all__ = ["BackendError", "available_backends", "resolve_backend"]
+__all__ = [
+    "BackendError",
+    "available_backends",
+    "edge_pass",
+    "edge_pass_channels",
+    "hyperedge_pass",
+    "resolve_backend",
+]

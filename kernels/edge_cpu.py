@@ -1,0 +1,147 @@
+"""CPU twins of the flash pass (numba ``njit(parallel=True)``).
+
+One kernel serves the edge pass and the hyperedge pass. The query-side rows are the
+grid of tuples (i_1, …, i_R) over R packed factor arrays; the feature row of a tuple is
+the Hadamard product Π_r F_r[i_r, :] (R = 1: the plain edge pass, the row is A[i]).
+For every row i the kernel computes, over the keys j (j ≤ i when causal),
+
+    s[i, j] = row_i · K[j] + bias[j],   logz[i] = log Σ_j exp s[i, j],
+    out[i, :] = Σ_j exp(s[i, j] − logz[i]) · W[j, :],
+
+as flash attention does (Dao et al. 2022): ``prange`` over tiles of query rows; per
+tile the keys stream in blocks, each score block is one BLAS GEMM of contiguous tiles,
+the online softmax (running max and sum, kernels.scalar) rescales the accumulator,
+and the value update is a second GEMM. The nq × nk score matrix never exists beyond
+one (tile_q × tile_k) block per thread.
+
+float32 uses the vectorised ``fast_exp_f32``; float64 uses ``math.exp`` (exact).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import prange
+
+from kernels.scalar import FASTMATH, fast_exp_f32
+
+#: query rows per parallel task and keys per streamed block (tuned on a 2-core AVX-512 machine)
+TILE_Q = 128
+TILE_K = 512
+
+
+def _make_flash_kernel(exp, ftype):
+    zero = ftype(0.0)
+    one = ftype(1.0)
+
+    @numba.njit(inline="always", fastmath=FASTMATH)
+    def softmax_block(s, bias, k0, kcount, q0, tq, causal, m, l, alpha):
+        """Add the bias to a score block, update the running (m, l) and turn s into
+        exp(s − m_new) in place; alpha[i] = exp(m_old − m_new) rescales row i's accumulator."""
+        for i in range(tq):
+            row = s[i]
+            limit = kcount
+            if causal:
+                limit = min(kcount, q0 + i - k0 + 1)
+            mx = m[i]
+            poison = zero  # becomes NaN if a product A·K overflowed (inf or NaN)
+            for j in range(limit):
+                poison += row[j] * zero
+                v = row[j] + bias[k0 + j]
+                row[j] = v
+                mx = max(mx, v)
+            if poison != poison or mx == np.inf or m[i] != m[i]:
+                m[i] = np.nan  # the row stays NaN: the caller raises
+                l[i] = one
+            if mx == -np.inf or m[i] != m[i]:  # nothing (valid) to add to this row
+                alpha[i] = one
+                for j in range(kcount):
+                    row[j] = zero
+                continue
+            a = exp(m[i] - mx)
+            total = zero
+            for j in range(limit):
+                p = exp(row[j] - mx)
+                row[j] = p
+                total += p
+            for j in range(limit, kcount):
+                row[j] = zero
+            alpha[i] = a
+            l[i] = l[i] * a + total
+            m[i] = mx
+
+    @numba.njit(parallel=True, fastmath=FASTMATH, cache=True)
+    def flash(factors, sizes, K, W, bias, causal, tile_q, tile_k):
+        """factors (b, Σ sizes, D) packed row factors; K (b, nk, D); W (b, nk, C); bias (b, nk).
+        Returns logz (b, N), out (b, N, C) with N = Π sizes."""
+        nb, nk, D = K.shape
+        C = W.shape[2]
+        R = sizes.size
+        N = 1
+        for r in range(R):
+            N *= sizes[r]
+        dt = K.dtype
+        ntiles = (N + tile_q - 1) // tile_q
+        logz = np.empty((nb, N), dtype=dt)
+        out = np.empty((nb, N, C), dtype=dt)
+        for task in prange(nb * ntiles):
+            bi = task // ntiles
+            q0 = (task % ntiles) * tile_q
+            tq = min(tile_q, N - q0)
+            if R == 1:
+                rows = factors[bi, q0 : q0 + tq]
+            else:
+                rows = np.ones((tq, D), dtype=dt)
+                for i in range(tq):
+                    rem = q0 + i
+                    offset = factors.shape[1]
+                    for r in range(R - 1, -1, -1):
+                        offset -= sizes[r]
+                        idx = rem % sizes[r]
+                        rem //= sizes[r]
+                        src = factors[bi, offset + idx]
+                        for d in range(D):
+                            rows[i, d] *= src[d]
+            m = np.full(tq, -np.inf, dtype=dt)
+            l = np.zeros(tq, dtype=dt)
+            alpha = np.empty(tq, dtype=dt)
+            acc = np.zeros((tq, C), dtype=dt)
+            kend = min(nk, q0 + tq) if causal else nk
+            Kb = K[bi]
+            Wb = W[bi]
+            biasb = bias[bi]
+            for k0 in range(0, kend, tile_k):
+                kcount = min(tile_k, kend - k0)
+                s = np.dot(rows, Kb[k0 : k0 + kcount].T)
+                softmax_block(s, biasb, k0, kcount, q0, tq, causal, m, l, alpha)
+                pw = np.dot(s, Wb[k0 : k0 + kcount])
+                for i in range(tq):
+                    a = alpha[i]
+                    for c in range(C):
+                        acc[i, c] = acc[i, c] * a + pw[i, c]
+            for i in range(tq):
+                li = l[i]
+                logz[bi, q0 + i] = m[i] + math.log(li) if li > 0 else -np.inf
+                inv = 1.0 / li if li > 0 else 0.0
+                for c in range(C):
+                    out[bi, q0 + i, c] = acc[i, c] * inv
+        return logz, out
+
+    return flash
+
+
+@numba.njit(inline="always")
+def _math_exp(x):
+    return math.exp(x)
+
+
+flash_f32 = _make_flash_kernel(fast_exp_f32, np.float32)
+flash_f64 = _make_flash_kernel(_math_exp, np.float64)
+
+
+def flash_cpu(factors, sizes, K, W, bias, causal, tile_q=TILE_Q, tile_k=TILE_K):
+    """Run the CPU flash kernel for the arrays' dtype (inputs already validated and contiguous)."""
+    kernel = flash_f32 if K.dtype == np.float32 else flash_f64
+    return kernel(factors, sizes, K, W, bias, causal, tile_q, tile_k)
