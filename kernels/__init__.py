@@ -6,6 +6,7 @@ It never imports ``polyth``.
 
 from kernels.backend import BackendError, available_backends, resolve_backend
 from kernels.edge import edge_pass, edge_pass_channels, hyperedge_pass
+from kernels.scan import prefix_scan, reduce_lse
 
 __all__ = [
     "BackendError",
@@ -13,5 +14,7 @@ __all__ = [
     "edge_pass",
     "edge_pass_channels",
     "hyperedge_pass",
+    "prefix_scan",
+    "reduce_lse",
     "resolve_backend",
 ]
