@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+import igraph
 import networkx as nx
 import sympy
 
@@ -391,59 +392,33 @@ class Mechanism:
     def _options(self) -> tuple:
         return (self._untied, self._scale, self._per_channel)
 
-    def _colour_graph(self) -> nx.Graph:
-        graph = nx.Graph()
-        for a in range(self.t):
-            graph.add_node(("v", a), colour=f"var:{a == 0}:{a in self._values}")
-        for i, mono in enumerate(self._monomials):
-            graph.add_node(("m", i), colour=f"mono:{mono.coefficient}")
-            for a in mono.support:
-                graph.add_edge(("m", i), ("v", a), power=str(mono.powers[a]))
-        return graph
-
-    @cached_property
-    def _refined_classes(self) -> list[list[int]]:
-        """Non-query variables grouped by Weisfeiler–Lehman colour, groups in a fixed order."""
-        hashes = nx.weisfeiler_lehman_subgraph_hashes(
-            self._colour_graph(), node_attr="colour", edge_attr="power", iterations=self.t
-        )
-        groups: dict[str, list[int]] = {}
-        for a in range(1, self.t):
-            groups.setdefault(hashes[("v", a)][-1], []).append(a)
-        return [groups[h] for h in sorted(groups)]
-
-    def _is_symmetric_class(self, group: list[int]) -> bool:
-        """Whether every permutation of ``group`` is an automorphism.
-
-        The transpositions (g0 gj) generate the symmetric group on the group, so it is
-        enough that each of them leaves the encoding unchanged.
-        """
-        identity = tuple(range(self.t))
-        base = self._key(identity)
-        for other in group[1:]:
-            swapped = list(identity)
-            swapped[group[0]], swapped[other] = other, group[0]
-            if self._key(swapped) != base:
-                return False
-        return True
-
     @cached_property
     def _canonical_key(self) -> tuple:
-        """The smallest encoding over renamings that respect the WL colour classes.
+        """The encoding under a canonical order of the variables, the same for all renamings.
 
-        Fully symmetric classes (stars, cliques) are kept in one order; the others are
-        searched exhaustively, which is cheap for the sizes polyth accepts.
+        The factor graph is coloured (variables by query/value role, monomials by
+        coefficient, and each monomial–variable edge subdivided by a node coloured with
+        its power) and labelled canonically by BLISS (igraph's ``canonical_permutation``):
+        isomorphic coloured graphs get identical labelled graphs, so ordering the
+        non-query variables by their canonical labels gives an encoding that depends on
+        the renaming class only. This stays fast on symmetric hypergraphs (disjoint
+        pairs, spiders), where searching over permutations is exponential.
         """
-        choices = [
-            [tuple(g)] if self._is_symmetric_class(g) else itertools.permutations(g)
-            for g in self._refined_classes
-        ]
-        best = None
-        for perms in itertools.product(*choices):
-            key = self._key((0,) + tuple(a for p in perms for a in p))
-            if best is None or key < best:
-                best = key
-        return best
+        t = self.t
+        colours = [f"0 var {a == 0} {a in self._values}" for a in range(t)]
+        edges = []
+        for mono in self._monomials:
+            node = len(colours)
+            colours.append(f"1 mono {mono.coefficient}")
+            for a in mono.support:
+                edges += [(node, len(colours)), (len(colours), a)]
+                colours.append(f"2 power {mono.powers[a]}")
+        palette = {c: i for i, c in enumerate(sorted(set(colours)))}
+        graph = igraph.Graph(n=len(colours), edges=edges)
+        # igraph lists the vertices in canonical order: entry i is the vertex labelled i.
+        canonical_order = graph.canonical_permutation(color=[palette[c] for c in colours])
+        order = (0,) + tuple(v for v in canonical_order if 0 < v < t)
+        return self._key(order)
 
     def canonical(self) -> Mechanism:
         """The representative of this mechanism's renaming class, variables x1 … xt."""
@@ -469,24 +444,14 @@ class Mechanism:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Mechanism):
             return NotImplemented
-        if self.t != other.t or len(self._monomials) != len(other._monomials):
-            return False
-        if self._options() != other._options():
-            return False
-        return nx.is_isomorphic(
-            self._colour_graph(),
-            other._colour_graph(),
-            node_match=lambda x, y: x["colour"] == y["colour"],
-            edge_match=lambda x, y: x["power"] == y["power"],
+        return (
+            self.t == other.t
+            and self._options() == other._options()
+            and self._canonical_key == other._canonical_key
         )
 
     def __hash__(self) -> int:
-        return hash(
-            (
-                nx.weisfeiler_lehman_graph_hash(self._colour_graph(), node_attr="colour", edge_attr="power"),
-                self._options(),
-            )
-        )
+        return hash((self.t, self._options(), self._canonical_key))
 
     # ---------------------------------------------------------------- display
     def __repr__(self) -> str:
