@@ -42,6 +42,7 @@ from numba import cuda, prange
 from kernels.gemm import blocks, gemm_on_device
 
 THREADS = 128
+BLOCK_ELEMENTS = 1 << 23  # CPU: about this many elements in each block of G (K × Jb(C+1)) and R
 
 
 def underflow_threshold(dtype: np.dtype, k: int) -> float:
@@ -95,58 +96,65 @@ def _shift_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(parallel=True, cache=True)
-def _values_times_columns_cpu(EB, W, G):
-    """G[b, k, j·(C+1) + c] = E_B[b, j, k] · W[b, k, c], and E_B[b, j, k] itself for c = C."""
-    nb, J, K = EB.shape
+def _values_times_columns_cpu(EB, W, j0, G):
+    """G[b, k, jj·(C+1) + c] = E_B[b, j0 + jj, k] · W[b, k, c], and E_B[b, j0 + jj, k] itself for c = C."""
+    nb, K, width = G.shape
     C = W.shape[2]
     for task in prange(nb * K):
         bb = task // K
         k = task % K
-        for j in range(J):
-            e = EB[bb, j, k]
-            base = j * (C + 1)
+        for jj in range(width // (C + 1)):
+            e = EB[bb, j0 + jj, k]
+            base = jj * (C + 1)
             for c in range(C):
                 G[bb, k, base + c] = e * W[bb, k, c]
             G[bb, k, base + C] = e
 
 
 @numba.njit(parallel=True, cache=True)
-def _finish_cpu(A, B, W, row_max, col_max, R, threshold, logz, out, recomputed):
-    """logz = a + b + log Ẑ and out = R / Ẑ, or an exact recompute where Ẑ < threshold."""
-    nb, I, J = logz.shape
-    C = out.shape[3]
+def _finish_cpu(A, B, W, row_max, col_max, R, j0, threshold, logz, out, recomputed):
+    """For the columns j0 + jj of the block R (b, I, Jb, C + 1): logz = a + b + log Ẑ and out = R / Ẑ,
+    or an exact recompute where Ẑ < threshold."""
+    nb, I, Jb, C1 = R.shape
+    C = C1 - 1
     for task in prange(nb * I):
         bb = task // I
         i = task % I
         count = 0
-        for j in range(J):
-            z = R[bb, i, j, C]
+        for jj in range(Jb):
+            j = j0 + jj
+            z = R[bb, i, jj, C]
             if z >= threshold:
                 logz[bb, i, j] = row_max[bb, i] + col_max[bb, j] + math.log(z)
                 inv = 1.0 / z
                 for c in range(C):
-                    out[bb, i, j, c] = R[bb, i, j, c] * inv
+                    out[bb, i, j, c] = R[bb, i, jj, c] * inv
             else:
                 _exact_entry_cpu(A, B, W, bb, i, j, logz, out)
                 count += 1
-        recomputed[task] = count
+        recomputed[task] += count
 
 
 def _lse_matmul_cpu(A, B, W, C, threshold):
-    nb, I, _ = A.shape
+    """Blocks of columns j keep the GEMM operand G and the raw product R near BLOCK_ELEMENTS each."""
+    nb, I, K = A.shape
     J = B.shape[1]
     row_max, EA = _shift_rows(A)
     col_max, EB = _shift_rows(B)
-    if C == 0:
-        R = np.matmul(EA, EB.transpose(0, 2, 1))[..., None]
-    else:
-        G = np.empty((nb, W.shape[1], J * (C + 1)), dtype=A.dtype)
-        _values_times_columns_cpu(EB, W, G)
-        R = np.matmul(EA, G).reshape(nb, I, J, C + 1)
     logz = np.empty((nb, I, J), dtype=A.dtype)
     out = np.empty((nb, I, J, C), dtype=A.dtype)
     counts = np.zeros(nb * I, dtype=np.int64)
-    _finish_cpu(A, B, W, row_max, col_max, R, R.dtype.type(threshold), logz, out, counts)
+    threshold = A.dtype.type(threshold)
+    width = max(1, BLOCK_ELEMENTS // (max(I, K) * (C + 1)))
+    for j0 in range(0, J, width):
+        jb = min(width, J - j0)
+        if C == 0:
+            R = np.matmul(EA, EB[:, j0 : j0 + jb].transpose(0, 2, 1))[..., None]
+        else:
+            G = np.empty((nb, K, jb * (C + 1)), dtype=A.dtype)
+            _values_times_columns_cpu(EB, W, j0, G)
+            R = np.matmul(EA, G).reshape(nb, I, jb, C + 1)
+        _finish_cpu(A, B, W, row_max, col_max, R, j0, threshold, logz, out, counts)
     return logz, out, int(counts.sum())
 
 

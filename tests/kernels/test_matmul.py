@@ -91,6 +91,15 @@ def test_cpu_matches_the_oracle_on_random_shapes_and_score_ranges(shape, log_sca
     check(A, B, W, "cpu")
 
 
+def test_cpu_column_blocks_give_the_same_result(monkeypatch):
+    import kernels.matmul
+
+    monkeypatch.setattr(kernels.matmul, "BLOCK_ELEMENTS", 30)  # K = 7, C = 3: 1 column j, 4 without W
+    A, B, W = inputs(np.random.default_rng(5), np.float64, 1, 500.0, j=5)
+    assert check(A, B, W, "cpu") > 0
+    check(A, B, None, "cpu")
+
+
 def test_recompute_happens_exactly_where_the_shifted_sum_underflows():
     # row maxima at k = 0 (A) and k = 1 (B); the pair's best k = 2 sits 800 below both
     A = np.array([[[0.0, -1000.0, -400.0]]])
