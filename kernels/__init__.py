@@ -6,15 +6,27 @@ It never imports ``polyth``.
 
 from kernels.backend import BackendError, available_backends, resolve_backend
 from kernels.edge import edge_pass, edge_pass_channels, hyperedge_pass
+from kernels.features import monomial_features, multi_indices, taylor_weights
+from kernels.gemm import batched_gemm
+from kernels.lowrank import lowrank_pass
+from kernels.matmul import lse_matmul
+from kernels.naive import naive_attention
 from kernels.scan import prefix_scan, reduce_lse
 
 __all__ = [
     "BackendError",
     "available_backends",
+    "batched_gemm",
     "edge_pass",
     "edge_pass_channels",
     "hyperedge_pass",
+    "lowrank_pass",
+    "lse_matmul",
+    "monomial_features",
+    "multi_indices",
+    "naive_attention",
     "prefix_scan",
     "reduce_lse",
     "resolve_backend",
+    "taylor_weights",
 ]
