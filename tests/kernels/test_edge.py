@@ -267,3 +267,16 @@ def test_causal_rows_see_only_their_prefix():
         lz, o = edge_pass(A[:, i : i + 1], K[:, : i + 1], W[:, : i + 1], bias[:, : i + 1])
         assert logz[0, i] == pytest.approx(lz[0, 0], rel=1e-12)
         np.testing.assert_allclose(out[0, i], o[0, 0], rtol=1e-12)
+
+
+def test_cuda_grid_visits_batches_beyond_the_grid_height(monkeypatch):
+    """Batches taller than the grid (65535 on hardware; 1 here) are visited grid-stride."""
+    import kernels.edge_cuda
+
+    monkeypatch.setattr(kernels.edge_cuda, "MAX_GRID_Y", 1)
+    rng = np.random.default_rng(12)
+    A, K, W, bias = random_edge(rng, 3, 5, 6, 2, 2, np.float64)
+    logz, out = edge_pass(A, K, W, bias, backend="cudasim")
+    want_logz, want_out = edge_oracle(A, K, W, bias, False)
+    assert_close(logz, want_logz, np.float64)
+    assert_close(out, want_out, np.float64)
