@@ -19,16 +19,19 @@ the best k for the pair (i, j) is far from both row maxima, Ẑ[i, j] is 0 or su
 Each underflowed factor or product changes Ẑ by at most the smallest normal number
 ``tiny`` (both factors are ≤ 1), so |Ẑ − Ẑ_exact| ≤ 2·K·tiny; below the threshold
 4·K·tiny / eps the relative error could exceed the dtype's eps. Those entries (and only
-those) are recomputed exactly by a direct log-sum-exp over k (float64 accumulation), and
-their number is returned as ``recomputed``.
+those; their number is returned as ``recomputed``) are rescued: for float32 input the
+shifted GEMMs are repeated in float64 for the rows that hold them (float64 reaches
+e^−708 where float32 stops at e^−87), and whatever still underflows, as well as every
+underflowed float64 entry, is recomputed exactly by a direct log-sum-exp over k.
 
 −inf entries of A or B are masks (a factor 0): an (i, j) with no finite A[i,k] + B[j,k]
 has logz = −inf and out = 0. NaN or +inf in A or B, or any non-finite W, is a ValueError.
 
 Both GEMMs are one: a column of ones appended to W makes Ẑ the last channel of R, so
 R = E_A @ G with G[k, (j, c)] = E_B[j, k] · [W, 1][k, c] (K × J(C+1)). On the CPU that is
-numpy's BLAS matmul and numba for the finishing pass; on cuda/cudasim it is the tiled
-kernel of ``kernels.gemm`` plus element-wise kernels.
+numpy's BLAS matmul over blocks of columns j (G and R stay near BLOCK_ELEMENTS) and numba
+for the element-wise passes; on cuda/cudasim it is the tiled kernel of ``kernels.gemm``
+plus element-wise kernels (G and R whole on the device).
 """
 
 from __future__ import annotations
@@ -52,17 +55,13 @@ def underflow_threshold(dtype: np.dtype, k: int) -> float:
 
 
 def _exact_entry(A, B, W, bb, i, j, logz, out):
-    """logz[bb, i, j] and out[bb, i, j, :] by a direct two-pass log-sum-exp over k (float64).
-
-    ``W.shape[2] == 0`` means no values. Shared by the CPU twin and the CUDA finishing kernel.
-    """
+    """logz[bb, i, j] and out[bb, i, j, :] by a direct two-pass log-sum-exp over k, on float64 arrays
+    (out[bb, i, j, :] is the accumulator; W with C = 0 channels means no values)."""
     K = A.shape[2]
     C = out.shape[3]
     best = -math.inf
     for k in range(K):
-        s = float(A[bb, i, k]) + float(B[bb, j, k])
-        if s > best:
-            best = s
+        best = max(best, A[bb, i, k] + B[bb, j, k])
     for c in range(C):
         out[bb, i, j, c] = 0.0
     if best == -math.inf:
@@ -70,14 +69,12 @@ def _exact_entry(A, B, W, bb, i, j, logz, out):
         return
     total = 0.0
     for k in range(K):
-        weight = math.exp(float(A[bb, i, k]) + float(B[bb, j, k]) - best)
+        weight = math.exp(A[bb, i, k] + B[bb, j, k] - best)
         total += weight
+        for c in range(C):
+            out[bb, i, j, c] += weight * W[bb, k, c]
     for c in range(C):
-        acc = 0.0
-        for k in range(K):
-            weight = math.exp(float(A[bb, i, k]) + float(B[bb, j, k]) - best)
-            acc += weight * float(W[bb, k, c])
-        out[bb, i, j, c] = acc / total
+        out[bb, i, j, c] /= total
     logz[bb, i, j] = best + math.log(total)
 
 
@@ -112,15 +109,14 @@ def _values_times_columns_cpu(EB, W, j0, G):
 
 
 @numba.njit(parallel=True, cache=True)
-def _finish_cpu(A, B, W, row_max, col_max, R, j0, threshold, logz, out, recomputed):
+def _finish_cpu(row_max, col_max, R, j0, threshold, logz, out, flags):
     """For the columns j0 + jj of the block R (b, I, Jb, C + 1): logz = a + b + log Ẑ and out = R / Ẑ,
-    or an exact recompute where Ẑ < threshold."""
+    or flags = 1 where Ẑ < threshold (left for the rescue)."""
     nb, I, Jb, C1 = R.shape
     C = C1 - 1
     for task in prange(nb * I):
         bb = task // I
         i = task % I
-        count = 0
         for jj in range(Jb):
             j = j0 + jj
             z = R[bb, i, jj, C]
@@ -130,21 +126,25 @@ def _finish_cpu(A, B, W, row_max, col_max, R, j0, threshold, logz, out, recomput
                 for c in range(C):
                     out[bb, i, j, c] = R[bb, i, jj, c] * inv
             else:
-                _exact_entry_cpu(A, B, W, bb, i, j, logz, out)
-                count += 1
-        recomputed[task] += count
+                flags[bb, i, j] = 1
 
 
-def _lse_matmul_cpu(A, B, W, C, threshold):
-    """Blocks of columns j keep the GEMM operand G and the raw product R near BLOCK_ELEMENTS each."""
+@numba.njit(parallel=True, cache=True)
+def _exact_entries_cpu(A, B, W, entries, logz, out):
+    for e in prange(entries.shape[0]):
+        _exact_entry_cpu(A, B, W, entries[e, 0], entries[e, 1], entries[e, 2], logz, out)
+
+
+def _shifted_pass_cpu(A, B, W, threshold):
+    """The shifted GEMMs by blocks of columns j, so that G and R stay near BLOCK_ELEMENTS each."""
     nb, I, K = A.shape
     J = B.shape[1]
+    C = W.shape[2]
     row_max, EA = _shift_rows(A)
     col_max, EB = _shift_rows(B)
     logz = np.empty((nb, I, J), dtype=A.dtype)
     out = np.empty((nb, I, J, C), dtype=A.dtype)
-    counts = np.zeros(nb * I, dtype=np.int64)
-    threshold = A.dtype.type(threshold)
+    flags = np.zeros((nb, I, J), dtype=np.int8)
     width = max(1, BLOCK_ELEMENTS // (max(I, K) * (C + 1)))
     for j0 in range(0, J, width):
         jb = min(width, J - j0)
@@ -154,8 +154,8 @@ def _lse_matmul_cpu(A, B, W, C, threshold):
             G = np.empty((nb, K, jb * (C + 1)), dtype=A.dtype)
             _values_times_columns_cpu(EB, W, j0, G)
             R = np.matmul(EA, G).reshape(nb, I, jb, C + 1)
-        _finish_cpu(A, B, W, row_max, col_max, R, j0, threshold, logz, out, counts)
-    return logz, out, int(counts.sum())
+        _finish_cpu(row_max, col_max, R, j0, A.dtype.type(threshold), logz, out, flags)
+    return logz, out, flags
 
 
 # ---------------------------------------------------------------- CUDA
@@ -202,7 +202,7 @@ def _values_times_columns_kernel(EB, W, G):
 
 
 @cuda.jit
-def _finish_kernel(A, B, W, row_max, col_max, R, threshold, logz, out, recomputed):
+def _finish_kernel(row_max, col_max, R, threshold, logz, out, flags):
     """One thread per (batch, i, j): the CUDA twin of ``_finish_cpu``."""
     task = cuda.grid(1)
     nb, I, J = logz.shape
@@ -218,37 +218,84 @@ def _finish_kernel(A, B, W, row_max, col_max, R, threshold, logz, out, recompute
         for c in range(C):
             out[bb, i, j, c] = R[bb, i, j * (C + 1) + c] / z
     else:
-        _exact_entry_cuda(A, B, W, bb, i, j, logz, out)
-        cuda.atomic.add(recomputed, 0, 1)
+        flags[bb, i, j] = 1
 
 
-def _lse_matmul_cuda(A, B, W, C, threshold):
+@cuda.jit
+def _exact_entries_kernel(A, B, W, entries, logz, out):
+    e = cuda.grid(1)
+    if e < entries.shape[0]:
+        _exact_entry_cuda(A, B, W, entries[e, 0], entries[e, 1], entries[e, 2], logz, out)
+
+
+def _shifted_pass_cuda(A, B, W, threshold):
     nb, I, K = A.shape
     J = B.shape[1]
+    C = W.shape[2]
     dtype = A.dtype
-    dA = cuda.to_device(A)
-    dB = cuda.to_device(B)
-    dW = cuda.to_device(W if C else np.zeros((nb, K, 0), dtype=dtype))
     row_max = cuda.device_array((nb, I), dtype=dtype)
     col_max = cuda.device_array((nb, J), dtype=dtype)
     EA = cuda.device_array((nb, I, K), dtype=dtype)
     EB = cuda.device_array((nb, J, K), dtype=dtype)
-    _shift_rows_kernel[blocks(nb * I, THREADS), THREADS](dA, row_max, EA)
-    _shift_rows_kernel[blocks(nb * J, THREADS), THREADS](dB, col_max, EB)
+    _shift_rows_kernel[blocks(nb * I, THREADS), THREADS](cuda.to_device(A), row_max, EA)
+    _shift_rows_kernel[blocks(nb * J, THREADS), THREADS](cuda.to_device(B), col_max, EB)
     R = cuda.device_array((nb, I, J * (C + 1)), dtype=dtype)
     if C == 0:
         gemm_on_device(EA, EB, R, trans_b=True)
     else:
         G = cuda.device_array((nb, K, J * (C + 1)), dtype=dtype)
-        _values_times_columns_kernel[blocks(G.size, THREADS), THREADS](EB, dW, G)
+        _values_times_columns_kernel[blocks(G.size, THREADS), THREADS](EB, cuda.to_device(W), G)
         gemm_on_device(EA, G, R)
     logz = cuda.device_array((nb, I, J), dtype=dtype)
     out = cuda.device_array((nb, I, J, C), dtype=dtype)
-    counter = cuda.to_device(np.zeros(1, dtype=np.int64))
+    flags = cuda.to_device(np.zeros((nb, I, J), dtype=np.int8))
     _finish_kernel[blocks(nb * I * J, THREADS), THREADS](
-        dA, dB, dW, row_max, col_max, R, dtype.type(threshold), logz, out, counter
+        row_max, col_max, R, dtype.type(threshold), logz, out, flags
     )
-    return logz.copy_to_host(), out.copy_to_host(), int(counter.copy_to_host()[0])
+    return logz.copy_to_host(), out.copy_to_host(), flags.copy_to_host()
+
+
+def _exact_entries_cuda(A, B, W, entries, logz, out):
+    d_logz, d_out = cuda.to_device(logz), cuda.to_device(out)
+    args = [cuda.to_device(x) for x in (A, B, W, entries)]
+    _exact_entries_kernel[blocks(len(entries), THREADS), THREADS](*args, d_logz, d_out)
+    logz[...] = d_logz.copy_to_host()
+    out[...] = d_out.copy_to_host()
+
+
+# ---------------------------------------------------------------- the rescue of underflowed entries
+
+
+def _shifted_pass(A, B, W, backend):
+    threshold = underflow_threshold(A.dtype, A.shape[2])
+    run = _shifted_pass_cpu if backend == "cpu" else _shifted_pass_cuda
+    return run(A, B, W, threshold)
+
+
+def _exact_entries(A, B, W, entries, logz, out, backend):
+    """Direct log-sum-exp for the listed (b, i, j) on float64 arrays, in place."""
+    run = _exact_entries_cpu if backend == "cpu" else _exact_entries_cuda
+    run(A, B, W, np.ascontiguousarray(entries, dtype=np.int64), logz, out)
+
+
+def _rescue(A, B, W, entries, logz, out, backend):
+    """Recompute the underflowed entries: a float32 input first repeats the shifted GEMMs in
+    float64 for the rows holding them (float64's range reaches e^−708 instead of e^−87); whatever
+    still underflows there, and every underflowed float64 entry, gets the exact log-sum-exp."""
+    if A.dtype == np.float64:
+        _exact_entries(A, B, W, entries, logz, out, backend)
+        return
+    for bb in np.unique(entries[:, 0]):
+        mine = entries[entries[:, 0] == bb]
+        rows = np.unique(mine[:, 1])
+        A64, B64, W64 = (X.astype(np.float64)[None] for X in (A[bb, rows], B[bb], W[bb]))
+        logz64, out64, flags64 = _shifted_pass(A64, B64, W64, backend)
+        still = np.argwhere(flags64)
+        if len(still):
+            _exact_entries(A64, B64, W64, still, logz64, out64, backend)
+        local = np.searchsorted(rows, mine[:, 1])
+        logz[bb, mine[:, 1], mine[:, 2]] = logz64[0, local, mine[:, 2]]
+        out[bb, mine[:, 1], mine[:, 2]] = out64[0, local, mine[:, 2]]
 
 
 # ---------------------------------------------------------------- public
@@ -306,14 +353,14 @@ def lse_matmul(A, B, W=None, backend: str = "cpu"):
     C = 0 if W is None else W.shape[2]
     if W is not None and C == 0:
         raise ValueError("lse_matmul: W has no channels (C = 0); pass W=None for the normaliser alone")
-    threshold = underflow_threshold(A.dtype, A.shape[2])
-    if backend == "cpu":
-        W_arg = W if C else np.zeros((A.shape[0], A.shape[2], 0), dtype=A.dtype)
-        logz, out, recomputed = _lse_matmul_cpu(A, B, W_arg, C, threshold)
-    elif backend in ("cuda", "cudasim"):
-        logz, out, recomputed = _lse_matmul_cuda(A, B, W, C, threshold)
-    else:
+    if backend not in ("cpu", "cuda", "cudasim"):
         raise ValueError(f"lse_matmul: unknown backend {backend!r} (cpu, cuda or cudasim)")
+    values = W if C else np.zeros((A.shape[0], A.shape[2], 0), dtype=A.dtype)
+    logz, out, flags = _shifted_pass(A, B, values, backend)
+    entries = np.argwhere(flags)
+    recomputed = len(entries)
+    if recomputed:
+        _rescue(A, B, values, entries, logz, out, backend)
     if W is None:
         out = None
     elif not batched:

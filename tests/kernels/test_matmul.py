@@ -110,6 +110,21 @@ def test_recompute_happens_exactly_where_the_shifted_sum_underflows():
     np.testing.assert_allclose(out, 1.0)
 
 
+@pytest.mark.parametrize("backend", ["cpu", "cudasim"])
+def test_float32_underflow_is_rescued_by_the_float64_gemm(backend, monkeypatch):
+    import kernels.matmul
+
+    def no_exact_pass(*args):
+        raise AssertionError("the float64 GEMM should have been enough")
+
+    monkeypatch.setattr(kernels.matmul, "_exact_entries", no_exact_pass)
+    # the pair (0, 0) has its best k = 2 at 150 below a_0 + b_0: e^-150 underflows float32, not float64
+    A = np.array([[[0.0, -200.0, -75.0], [0.0, 0.0, 0.0]]], dtype=np.float32)
+    B = np.array([[[-200.0, 0.0, -75.0], [0.0, -1.0, -2.0]]], dtype=np.float32)
+    W = np.array([[[1.0], [2.0], [3.0]]], dtype=np.float32)
+    assert check(A, B, W, backend) == 1
+
+
 def test_threshold_is_relative_precision_lost_to_underflow():
     for dtype in (np.float32, np.float64):
         info = np.finfo(dtype)
