@@ -56,6 +56,24 @@ def _require_bias(bias: np.ndarray) -> None:
         raise ValueError("bias contains NaN or +inf; use finite values, or -inf to mask a key")
 
 
+def _require_no_overflow(factor_list, K, bias, what: str) -> None:
+    """Reject inputs whose scores could leave the float range: |s| ≤ D·Π_r max|F_r|·max|K|
+    + max|bias| (bound taken in logs). The CPU kernels run without NaN checks (fastmath),
+    so a score that could overflow to inf − inf is stopped here."""
+    D = K.shape[-1]
+    peaks = [float(np.abs(a).max(initial=0.0)) for a in (*factor_list, K)]
+    finite_bias = bias[np.isfinite(bias)]
+    bias_peak = float(np.abs(finite_bias).max(initial=0.0))
+    log_limit = np.log(np.finfo(K.dtype).max / 4)
+    log_dot = -np.inf if min(peaks) == 0.0 else np.log(D) + float(np.sum(np.log(peaks)))
+    log_bound = np.logaddexp(log_dot, np.log(bias_peak) if bias_peak > 0 else -np.inf)
+    if log_bound > log_limit:
+        raise FloatingPointError(
+            f"{what}: the scores can reach about 10^{log_bound / np.log(10):.0f}, which overflows "
+            f"{K.dtype}; rescale the features or use float64"
+        )
+
+
 def _run(factors, sizes, K, W, bias, causal, backend):
     backend = resolve_backend(backend)
     if backend == "cpu":
@@ -69,7 +87,7 @@ def _check_result(logz: np.ndarray, out: np.ndarray, what: str) -> None:
         raise ValueError(f"{what}: some query row has every key masked (bias -inf on all its keys)")
     if not (np.isfinite(logz).all() and np.isfinite(out).all()):
         raise FloatingPointError(
-            f"{what}: the scores overflowed the {logz.dtype} range (NaN or inf); "
+            f"{what}: the result overflowed the {logz.dtype} range (NaN or inf); "
             "rescale the features or use float64"
         )
 
@@ -100,6 +118,7 @@ def _flash(factor_list, K, W, bias, causal, backend, what):
     _require_finite(K, f"{what}: K")
     _require_finite(W, f"{what}: W")
     _require_bias(bias)
+    _require_no_overflow(factor_list, K, bias, what)
     sizes = np.array([f.shape[1] for f in factor_list], dtype=np.int64)
     n_rows = int(np.prod(sizes))
     if nb == 0 or n_rows == 0:

@@ -25,10 +25,10 @@ import numba
 import numpy as np
 from numba import prange
 
-from kernels.scalar import FASTMATH, fast_exp_f32
+from kernels.scalar import FASTMATH, fast_exp_f32, fmax
 
 #: query rows per parallel task and keys per streamed block (tuned on a 2-core AVX-512 machine)
-TILE_Q = 128
+TILE_Q = 256
 TILE_K = 512
 
 
@@ -46,16 +46,11 @@ def _make_flash_kernel(exp, ftype):
             if causal:
                 limit = min(kcount, q0 + i - k0 + 1)
             mx = m[i]
-            poison = zero  # becomes NaN if a product A·K overflowed (inf or NaN)
             for j in range(limit):
-                poison += row[j] * zero
                 v = row[j] + bias[k0 + j]
                 row[j] = v
-                mx = max(mx, v)
-            if poison != poison or mx == np.inf or m[i] != m[i]:
-                m[i] = np.nan  # the row stays NaN: the caller raises
-                l[i] = one
-            if mx == -np.inf or m[i] != m[i]:  # nothing (valid) to add to this row
+                mx = fmax(mx, v)
+            if mx == -np.inf:  # every key so far masked: nothing to add
                 alpha[i] = one
                 for j in range(kcount):
                     row[j] = zero

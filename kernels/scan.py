@@ -29,7 +29,7 @@ import numpy as np
 from numba import cuda, float32, float64, prange
 
 from kernels.backend import resolve_backend
-from kernels.scalar import FASTMATH, ONLINE_CUDA, fast_exp_f32
+from kernels.scalar import FASTMATH, ONLINE_CUDA, fast_exp_f32, fmax
 
 # ---------------------------------------------------------------- CPU twins
 
@@ -50,7 +50,7 @@ def _make_cpu_kernels(exp, ftype):
             peak = np.empty(n, dtype=L.dtype)
             running = ninf
             for j in range(n):
-                running = max(running, x[j])
+                running = fmax(running, x[j])
                 peak[j] = running
             rescale = np.empty(n, dtype=L.dtype)
             weight = np.empty(n, dtype=L.dtype)
@@ -84,7 +84,7 @@ def _make_cpu_kernels(exp, ftype):
             x = L[r]
             peak = ninf
             for j in range(n):
-                peak = max(peak, x[j])
+                peak = fmax(peak, x[j])
             if peak == ninf:
                 logz[r] = ninf
                 continue
