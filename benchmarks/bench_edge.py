@@ -4,6 +4,7 @@
 
 Measures, in float32 at n queries = n keys, D = C = d, after a warm-up:
   edge      one kernels.edge_pass (s = A·Kᵀ + bias, logz, softmax·W)
+  causal    the same with causal=True, beside sdpa_causal (SDPA with is_causal=True)
   path3     path-3 tree attention x1x2 + x2x3 as message passing: two edge passes
   sdpa      one torch.nn.functional.scaled_dot_product_attention (self-attention)
   dense     the edge pass in torch, materialising the n × n scores
@@ -61,6 +62,9 @@ def main():
     def edge():
         edge_pass(Q2 * scale, Q3, V3, bias)
 
+    def causal():
+        edge_pass(Q2 * scale, Q3, V3, bias, causal=True)
+
     def path3():
         logz3, msg3 = edge_pass(Q2 * scale, Q3, V3)  # eliminate x3 into a message on x2
         edge_pass(Q1 * scale, Q2, V2 * msg3, bias=logz3)  # then x2 into x1
@@ -69,6 +73,9 @@ def main():
 
     def sdpa():
         torch.nn.functional.scaled_dot_product_attention(t1, t2, v2)
+
+    def sdpa_causal():
+        torch.nn.functional.scaled_dot_product_attention(t1, t2, v2, is_causal=True)
 
     def dense():
         dense_edge(t2 * scale, t3, v3, tb)
@@ -82,20 +89,23 @@ def main():
             name: timed(fn, args.repeats)
             for name, fn in [
                 ("edge", edge),
+                ("causal", causal),
                 ("path3", path3),
                 ("sdpa", sdpa),
+                ("sdpa_causal", sdpa_causal),
                 ("dense", dense),
                 ("dense3", dense3),
             ]
         }
     print(f"n = {n}, D = C = {d}, float32, {args.threads} threads, {args.repeats} runs after warm-up")
     for name, (median, best) in results.items():
-        print(f"  {name:7s} median {median * 1e3:8.1f} ms   min {best * 1e3:8.1f} ms")
+        print(f"  {name:11s} median {median * 1e3:8.1f} ms   min {best * 1e3:8.1f} ms")
     med = {name: m for name, (m, _) in results.items()}
     print(f"  path3 / sdpa  = {med['path3'] / med['sdpa']:.2f}   (target ≤ 2.5)")
     print(f"  dense3 / path3 = {med['dense3'] / med['path3']:.2f}   (target ≥ 4)")
     print(f"  edge / sdpa   = {med['edge'] / med['sdpa']:.2f}")
     print(f"  dense / edge  = {med['dense'] / med['edge']:.2f}")
+    print(f"  causal / sdpa_causal = {med['causal'] / med['sdpa_causal']:.2f}")
 
 
 if __name__ == "__main__":

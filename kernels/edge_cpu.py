@@ -32,6 +32,15 @@ TILE_Q = 256
 TILE_K = 512
 
 
+@numba.njit(inline="always")
+def _balanced_tile(t, ntiles):
+    """Visit query tiles as 0, last, 1, last − 1, …: prange hands each thread a contiguous
+    run of tasks, and under a causal mask a tile's cost grows with its index, so pairing
+    cheap and dear tiles balances the threads."""
+    half = t // 2
+    return half if t % 2 == 0 else ntiles - 1 - half
+
+
 def _make_flash_kernel(exp, ftype):
     zero = ftype(0.0)
     one = ftype(1.0)
@@ -83,7 +92,7 @@ def _make_flash_kernel(exp, ftype):
         out = np.empty((nb, N, C), dtype=dt)
         for task in prange(nb * ntiles):
             bi = task // ntiles
-            q0 = (task % ntiles) * tile_q
+            q0 = _balanced_tile(task % ntiles, ntiles) * tile_q
             tq = min(tile_q, N - q0)
             if R == 1:
                 rows = factors[bi, q0 : q0 + tq]
@@ -103,15 +112,18 @@ def _make_flash_kernel(exp, ftype):
             l = np.zeros(tq, dtype=dt)
             alpha = np.empty(tq, dtype=dt)
             acc = np.zeros((tq, C), dtype=dt)
+            score_buffer = np.empty(tq * tile_k, dtype=dt)
+            pw = np.empty((tq, C), dtype=dt)
             kend = min(nk, q0 + tq) if causal else nk
             Kb = K[bi]
             Wb = W[bi]
             biasb = bias[bi]
             for k0 in range(0, kend, tile_k):
                 kcount = min(tile_k, kend - k0)
-                s = np.dot(rows, Kb[k0 : k0 + kcount].T)
+                s = score_buffer[: tq * kcount].reshape(tq, kcount)
+                np.dot(rows, Kb[k0 : k0 + kcount].T, s)
                 softmax_block(s, biasb, k0, kcount, q0, tq, causal, m, l, alpha)
-                pw = np.dot(s, Wb[k0 : k0 + kcount])
+                np.dot(s, Wb[k0 : k0 + kcount], pw)
                 for i in range(tq):
                     a = alpha[i]
                     for c in range(C):
