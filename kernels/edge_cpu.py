@@ -25,7 +25,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from kernels.scalar import FASTMATH, fast_exp_f32, fmax
+from kernels.scalar import FASTMATH, fmax, softmax_exp
 
 #: query rows per parallel task and keys per streamed block (tuned on a 2-core AVX-512 machine)
 TILE_Q = 256
@@ -41,114 +41,101 @@ def _balanced_tile(t, ntiles):
     return half if t % 2 == 0 else ntiles - 1 - half
 
 
-def _make_flash_kernel(exp, ftype):
-    zero = ftype(0.0)
-    one = ftype(1.0)
-
-    @numba.njit(inline="always", fastmath=FASTMATH)
-    def softmax_block(s, bias, k0, kcount, q0, tq, causal, m, l, alpha):
-        """Add the bias to a score block, update the running (m, l) and turn s into
-        exp(s − m_new) in place; alpha[i] = exp(m_old − m_new) rescales row i's accumulator."""
-        for i in range(tq):
-            row = s[i]
-            limit = kcount
-            if causal:
-                limit = min(kcount, q0 + i - k0 + 1)
-            mx = m[i]
-            for j in range(limit):
-                v = row[j] + bias[k0 + j]
-                row[j] = v
-                mx = fmax(mx, v)
-            if mx == -np.inf:  # every key so far masked: nothing to add
-                alpha[i] = one
-                for j in range(kcount):
-                    row[j] = zero
-                continue
-            a = exp(m[i] - mx)
-            total = zero
-            for j in range(limit):
-                p = exp(row[j] - mx)
-                row[j] = p
-                total += p
-            for j in range(limit, kcount):
+@numba.njit(inline="always", fastmath=FASTMATH)
+def _softmax_block(s, bias, k0, kcount, q0, tq, causal, m, l, alpha, zero, one):
+    """Add the bias to a score block, update the running (m, l) and turn s into
+    exp(s − m_new) in place; alpha[i] = exp(m_old − m_new) rescales row i's accumulator.
+    zero and one are typed constants of the kernel's dtype."""
+    for i in range(tq):
+        row = s[i]
+        limit = kcount
+        if causal:
+            limit = min(kcount, q0 + i - k0 + 1)
+        mx = m[i]
+        for j in range(limit):
+            v = row[j] + bias[k0 + j]
+            row[j] = v
+            mx = fmax(mx, v)
+        if mx == -np.inf:  # every key so far masked: nothing to add
+            alpha[i] = one
+            for j in range(kcount):
                 row[j] = zero
-            alpha[i] = a
-            l[i] = l[i] * a + total
-            m[i] = mx
+            continue
+        a = softmax_exp(m[i] - mx)
+        total = zero
+        for j in range(limit):
+            p = softmax_exp(row[j] - mx)
+            row[j] = p
+            total += p
+        for j in range(limit, kcount):
+            row[j] = zero
+        alpha[i] = a
+        l[i] = l[i] * a + total
+        m[i] = mx
 
-    @numba.njit(parallel=True, fastmath=FASTMATH, cache=True)
-    def flash(factors, sizes, K, W, bias, causal, tile_q, tile_k):
-        """factors (b, Σ sizes, D) packed row factors; K (b, nk, D); W (b, nk, C); bias (b, nk).
-        Returns logz (b, N), out (b, N, C) with N = Π sizes."""
-        nb, nk, D = K.shape
-        C = W.shape[2]
-        R = sizes.size
-        N = 1
-        for r in range(R):
-            N *= sizes[r]
-        dt = K.dtype
-        ntiles = (N + tile_q - 1) // tile_q
-        logz = np.empty((nb, N), dtype=dt)
-        out = np.empty((nb, N, C), dtype=dt)
-        for task in prange(nb * ntiles):
-            bi = task // ntiles
-            q0 = _balanced_tile(task % ntiles, ntiles) * tile_q
-            tq = min(tile_q, N - q0)
-            if R == 1:
-                rows = factors[bi, q0 : q0 + tq]
-            else:
-                rows = np.ones((tq, D), dtype=dt)
-                for i in range(tq):
-                    rem = q0 + i
-                    offset = factors.shape[1]
-                    for r in range(R - 1, -1, -1):
-                        offset -= sizes[r]
-                        idx = rem % sizes[r]
-                        rem //= sizes[r]
-                        src = factors[bi, offset + idx]
-                        for d in range(D):
-                            rows[i, d] *= src[d]
-            m = np.full(tq, -np.inf, dtype=dt)
-            l = np.zeros(tq, dtype=dt)
-            alpha = np.empty(tq, dtype=dt)
-            acc = np.zeros((tq, C), dtype=dt)
-            score_buffer = np.empty(tq * tile_k, dtype=dt)
-            pw = np.empty((tq, C), dtype=dt)
-            kend = min(nk, q0 + tq) if causal else nk
-            Kb = K[bi]
-            Wb = W[bi]
-            biasb = bias[bi]
-            for k0 in range(0, kend, tile_k):
-                kcount = min(tile_k, kend - k0)
-                s = score_buffer[: tq * kcount].reshape(tq, kcount)
-                np.dot(rows, Kb[k0 : k0 + kcount].T, s)
-                softmax_block(s, biasb, k0, kcount, q0, tq, causal, m, l, alpha)
-                np.dot(s, Wb[k0 : k0 + kcount], pw)
-                for i in range(tq):
-                    a = alpha[i]
-                    for c in range(C):
-                        acc[i, c] = acc[i, c] * a + pw[i, c]
+
+@numba.njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _flash(factors, sizes, K, W, bias, causal, tile_q, tile_k, zero, one):
+    """factors (b, Σ sizes, D) packed row factors; K (b, nk, D); W (b, nk, C); bias (b, nk).
+    Returns logz (b, N), out (b, N, C) with N = Π sizes."""
+    nb, nk, D = K.shape
+    C = W.shape[2]
+    R = sizes.size
+    N = 1
+    for r in range(R):
+        N *= sizes[r]
+    dt = K.dtype
+    ntiles = (N + tile_q - 1) // tile_q
+    logz = np.empty((nb, N), dtype=dt)
+    out = np.empty((nb, N, C), dtype=dt)
+    for task in prange(nb * ntiles):
+        bi = task // ntiles
+        q0 = _balanced_tile(task % ntiles, ntiles) * tile_q
+        tq = min(tile_q, N - q0)
+        if R == 1:
+            rows = factors[bi, q0 : q0 + tq]
+        else:
+            rows = np.ones((tq, D), dtype=dt)
             for i in range(tq):
-                li = l[i]
-                logz[bi, q0 + i] = m[i] + math.log(li) if li > 0 else -np.inf
-                inv = 1.0 / li if li > 0 else 0.0
+                rem = q0 + i
+                offset = factors.shape[1]
+                for r in range(R - 1, -1, -1):
+                    offset -= sizes[r]
+                    idx = rem % sizes[r]
+                    rem //= sizes[r]
+                    src = factors[bi, offset + idx]
+                    for d in range(D):
+                        rows[i, d] *= src[d]
+        m = np.full(tq, -np.inf, dtype=dt)
+        l = np.zeros(tq, dtype=dt)
+        alpha = np.empty(tq, dtype=dt)
+        acc = np.zeros((tq, C), dtype=dt)
+        score_buffer = np.empty(tq * tile_k, dtype=dt)
+        pw = np.empty((tq, C), dtype=dt)
+        kend = min(nk, q0 + tq) if causal else nk
+        Kb = K[bi]
+        Wb = W[bi]
+        biasb = bias[bi]
+        for k0 in range(0, kend, tile_k):
+            kcount = min(tile_k, kend - k0)
+            s = score_buffer[: tq * kcount].reshape(tq, kcount)
+            np.dot(rows, Kb[k0 : k0 + kcount].T, s)
+            _softmax_block(s, biasb, k0, kcount, q0, tq, causal, m, l, alpha, zero, one)
+            np.dot(s, Wb[k0 : k0 + kcount], pw)
+            for i in range(tq):
+                a = alpha[i]
                 for c in range(C):
-                    out[bi, q0 + i, c] = acc[i, c] * inv
-        return logz, out
-
-    return flash
-
-
-@numba.njit(inline="always")
-def _math_exp(x):
-    return math.exp(x)
-
-
-flash_f32 = _make_flash_kernel(fast_exp_f32, np.float32)
-flash_f64 = _make_flash_kernel(_math_exp, np.float64)
+                    acc[i, c] = acc[i, c] * a + pw[i, c]
+        for i in range(tq):
+            li = l[i]
+            logz[bi, q0 + i] = m[i] + math.log(li) if li > zero else -np.inf
+            inv = one / li if li > zero else zero
+            for c in range(C):
+                out[bi, q0 + i, c] = acc[i, c] * inv
+    return logz, out
 
 
 def flash_cpu(factors, sizes, K, W, bias, causal, tile_q=TILE_Q, tile_k=TILE_K):
-    """Run the CPU flash kernel for the arrays' dtype (inputs already validated and contiguous)."""
-    kernel = flash_f32 if K.dtype == np.float32 else flash_f64
-    return kernel(factors, sizes, K, W, bias, causal, tile_q, tile_k)
+    """Run the CPU flash kernel (inputs already validated, contiguous, of one float dtype)."""
+    dtype = K.dtype.type
+    return _flash(factors, sizes, K, W, bias, causal, tile_q, tile_k, dtype(0.0), dtype(1.0))

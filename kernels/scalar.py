@@ -42,7 +42,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import cuda, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 LOG2E = 1.4426950408889634
 LN2_HI = 0.693359375  # ln 2 = LN2_HI + LN2_LO, LN2_HI exact in 9 bits (Cody–Waite)
@@ -113,6 +113,21 @@ def fast_exp_f32(x):
     if x > np.float32(EXP_F32_MAX):
         y = np.float32(np.inf)
     return y
+
+
+def softmax_exp(x):
+    """exp for the CPU softmax kernels: ``fast_exp_f32`` for float32, ``math.exp`` (exact)
+    for float64. Chosen by type at compile time, so one kernel serves both dtypes."""
+    return math.exp(x)
+
+
+@overload(softmax_exp, jit_options={"fastmath": FASTMATH})
+def _softmax_exp_for(x):
+    if x == types.float32:
+        return lambda x: fast_exp_f32(x)
+    if isinstance(x, types.Float):
+        return lambda x: math.exp(x)
+    return None
 
 
 @numba.njit(fastmath=FASTMATH, cache=True)

@@ -29,91 +29,81 @@ import numpy as np
 from numba import cuda, float32, float64, prange
 
 from kernels.backend import resolve_backend
-from kernels.scalar import FASTMATH, ONLINE_CUDA, fast_exp_f32, fmax
+from kernels.scalar import FASTMATH, ONLINE_CUDA, fmax, softmax_exp
 
 # ---------------------------------------------------------------- CPU twins
 
 
-def _make_cpu_kernels(exp, ftype):
-    zero = ftype(0.0)
-    one = ftype(1.0)
-    ninf = ftype(-np.inf)
-
-    @numba.njit(parallel=True, fastmath=FASTMATH, cache=True)
-    def scan(L, W, with_values):
-        rows, n = L.shape
-        C = W.shape[2] if with_values else 0
-        logz = np.empty((rows, n), dtype=L.dtype)
-        out = np.empty((rows, n, C), dtype=L.dtype)
-        for r in prange(rows):
-            x = L[r]
-            peak = np.empty(n, dtype=L.dtype)
-            running = ninf
-            for j in range(n):
-                running = fmax(running, x[j])
-                peak[j] = running
-            rescale = np.empty(n, dtype=L.dtype)
-            weight = np.empty(n, dtype=L.dtype)
-            for j in range(n):
-                previous = peak[j - 1] if j > 0 else ninf
-                safe = peak[j] if peak[j] > ninf else zero  # an empty prefix: every term 0
-                rescale[j] = exp(previous - safe)
-                weight[j] = exp(x[j] - safe)
-            total = zero
-            acc = np.zeros(C, dtype=L.dtype)
-            for j in range(n):
-                total = total * rescale[j] + weight[j]
-                if total > zero:
-                    logz[r, j] = peak[j] + math.log(total)
-                    inv = one / total
-                else:
-                    logz[r, j] = ninf
-                    inv = zero
-                for c in range(C):
-                    acc[c] = acc[c] * rescale[j] + weight[j] * W[r, j, c]
-                    out[r, j, c] = acc[c] * inv
-        return logz, out
-
-    @numba.njit(parallel=True, fastmath=FASTMATH, cache=True)
-    def reduce(L, W, with_values):
-        rows, n = L.shape
-        C = W.shape[2] if with_values else 0
-        logz = np.empty(rows, dtype=L.dtype)
-        out = np.zeros((rows, C), dtype=L.dtype)
-        for r in prange(rows):
-            x = L[r]
-            peak = ninf
-            for j in range(n):
-                peak = fmax(peak, x[j])
-            if peak == ninf:
-                logz[r] = ninf
-                continue
-            weight = np.empty(n, dtype=L.dtype)
-            total = zero
-            for j in range(n):
-                weight[j] = exp(x[j] - peak)
-                total += weight[j]
-            logz[r] = peak + math.log(total)
-            inv = one / total
-            for j in range(n):
-                for c in range(C):
-                    out[r, c] += weight[j] * W[r, j, c]
+@numba.njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _scan_cpu(L, W, with_values, zero, one, ninf):
+    rows, n = L.shape
+    C = W.shape[2] if with_values else 0
+    logz = np.empty((rows, n), dtype=L.dtype)
+    out = np.empty((rows, n, C), dtype=L.dtype)
+    for r in prange(rows):
+        x = L[r]
+        peak = np.empty(n, dtype=L.dtype)
+        running = ninf
+        for j in range(n):
+            running = fmax(running, x[j])
+            peak[j] = running
+        rescale = np.empty(n, dtype=L.dtype)
+        weight = np.empty(n, dtype=L.dtype)
+        for j in range(n):
+            previous = peak[j - 1] if j > 0 else ninf
+            safe = peak[j] if peak[j] > ninf else zero  # an empty prefix: every term 0
+            rescale[j] = softmax_exp(previous - safe)
+            weight[j] = softmax_exp(x[j] - safe)
+        total = zero
+        acc = np.zeros(C, dtype=L.dtype)
+        for j in range(n):
+            total = total * rescale[j] + weight[j]
+            if total > zero:
+                logz[r, j] = peak[j] + math.log(total)
+                inv = one / total
+            else:
+                logz[r, j] = ninf
+                inv = zero
             for c in range(C):
-                out[r, c] *= inv
-        return logz, out
-
-    return scan, reduce
-
-
-@numba.njit(inline="always")
-def _math_exp(x):
-    return math.exp(x)
+                acc[c] = acc[c] * rescale[j] + weight[j] * W[r, j, c]
+                out[r, j, c] = acc[c] * inv
+    return logz, out
 
 
-_CPU = {
-    np.dtype(np.float32): _make_cpu_kernels(fast_exp_f32, np.float32),
-    np.dtype(np.float64): _make_cpu_kernels(_math_exp, np.float64),
-}
+@numba.njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _reduce_cpu(L, W, with_values, zero, one, ninf):
+    rows, n = L.shape
+    C = W.shape[2] if with_values else 0
+    logz = np.empty(rows, dtype=L.dtype)
+    out = np.zeros((rows, C), dtype=L.dtype)
+    for r in prange(rows):
+        x = L[r]
+        peak = ninf
+        for j in range(n):
+            peak = fmax(peak, x[j])
+        if peak == ninf:
+            logz[r] = ninf
+            continue
+        weight = np.empty(n, dtype=L.dtype)
+        total = zero
+        for j in range(n):
+            weight[j] = softmax_exp(x[j] - peak)
+            total += weight[j]
+        logz[r] = peak + math.log(total)
+        inv = one / total
+        for j in range(n):
+            for c in range(C):
+                out[r, c] += weight[j] * W[r, j, c]
+        for c in range(C):
+            out[r, c] *= inv
+    return logz, out
+
+
+def _typed_constants(dtype):
+    """zero, one and −inf in the kernel's dtype (so float32 loops stay float32)."""
+    t = dtype.type
+    return t(0.0), t(1.0), t(-np.inf)
+
 
 # ---------------------------------------------------------------- CUDA kernels
 
@@ -271,7 +261,7 @@ def prefix_scan(L, W=None, backend="cpu"):
     if L2.size == 0:
         logz, out = np.empty((L2.shape[0], n), L2.dtype), np.empty((L2.shape[0], n, C), L2.dtype)
     elif resolve_backend(backend) == "cpu":
-        logz, out = _CPU[L2.dtype][0](L2, W3, with_values)
+        logz, out = _scan_cpu(L2, W3, with_values, *_typed_constants(L2.dtype))
     else:
         logz, out = _scan_cuda(L2, W3, with_values)
     _checked(logz, out, "prefix_scan")
@@ -289,7 +279,7 @@ def reduce_lse(L, W=None, backend="cpu"):
     if rows == 0 or n == 0:
         logz, out = np.full(rows, -np.inf, L2.dtype), np.zeros((rows, C), L2.dtype)
     elif resolve_backend(backend) == "cpu":
-        logz, out = _CPU[L2.dtype][1](L2, W3, with_values)
+        logz, out = _reduce_cpu(L2, W3, with_values, *_typed_constants(L2.dtype))
     else:
         logz, out = _reduce_cuda(L2, W3, with_values)
     _checked(logz, out, "reduce_lse")

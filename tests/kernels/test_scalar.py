@@ -35,7 +35,7 @@ def test_fast_exp_is_exact_at_zero_and_monotone_near_the_edges():
 def _make_stream(dtype):
     add, merge, finish = ONLINE_CPU[np.dtype(dtype)]
 
-    @numba.njit(cache=True)
+    @numba.njit
     def stream(v, split):
         m1, l1 = dtype(-np.inf), dtype(0.0)
         m2, l2 = dtype(-np.inf), dtype(0.0)
