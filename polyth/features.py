@@ -47,11 +47,16 @@ def supports_in_order(m: Mechanism) -> dict[tuple[int, ...], tuple[int, ...]]:
     return {s: tuple(ms) for s, ms in tables.items()}
 
 
-def support_tables(m: Mechanism, Q: tuple[np.ndarray, ...], scale: float) -> list[SupportTable]:
+def support_tables(
+    m: Mechanism, Q: tuple[np.ndarray, ...], scale: float, per_channel: bool | None = None
+) -> list[SupportTable]:
     """Feature arrays for every support table of ``m``.
 
     ``Q`` holds (b, n, d) arrays in ``m.input_slots`` order; the result has the dtype of Q.
+    ``per_channel`` overrides the mechanism's mode (an executor that folded the channels into
+    the batch runs each channel as an ordinary d = 1 problem).
     """
+    per_channel = m.per_channel if per_channel is None else per_channel
     slot_index = {slot: s for s, slot in enumerate(m.input_slots)}
 
     def projected(monomial: int, variable: int) -> np.ndarray:
@@ -69,8 +74,7 @@ def support_tables(m: Mechanism, Q: tuple[np.ndarray, ...], scale: float) -> lis
                 if position == 0:
                     block = block * (scale * mono.value)
                 blocks.append(block)
-            axis = -1 if not m.per_channel else 3
-            stacked = np.stack(blocks, axis=axis) if m.per_channel else np.concatenate(blocks, axis=axis)
+            stacked = np.stack(blocks, axis=3) if per_channel else np.concatenate(blocks, axis=-1)
             features[a] = np.ascontiguousarray(stacked.astype(Q[0].dtype, copy=False))
         tables.append(SupportTable(support, monomials, features))
     return tables

@@ -1,0 +1,271 @@
+"""Execute an exact elimination order with the kernels: log-domain variable elimination.
+
+The unnormalised weight of a tuple factorises over the monomial supports (DESIGN.md §3):
+``exp(S(l)) = Π_S exp(L_S(l_S))``; value variables add unary factors ``V(a)[l_a]`` and
+causal masks add threshold factors ``[l_child ≤ l_parent]``. Every live factor is kept as
+
+    F(l_scope, c) = exp(L(l_scope)) · W(l_scope, c)
+
+with ``W`` the *ratio* of the value channel to the normaliser (absent for factors that carry
+no value). Eliminating a variable b multiplies the factors that contain it and sums l_b out:
+
+    L'(u) = log Σ_b exp(Σ_i L_i(u, b)),   W'(u, c) = Σ_b softmax_b(Σ_i L_i) · Π_i W_i(u, b, c)
+
+so the attention output is the product of the W of the factors left on the query. The
+pattern of the factors around b picks the kernel (and matches the plan's step kind):
+
+- ``tree_message``: one pairwise score table {a, b} (maybe masked) plus factors on {b}:
+  :func:`kernels.edge_pass` (a flash pass with the child's bias and value message);
+- ``contraction`` of one hyperedge table (support ≥ 3) plus factors on {b}:
+  :func:`kernels.hyperedge_pass` (online reduction, the n^s scores are never stored);
+- ``prefix_sum``: a threshold [l_b ≤ l_p] with p in no other factor: :func:`kernels.prefix_scan`;
+- ``matmul``: two groups meeting only in b, values only on b: :func:`kernels.lse_matmul`;
+- ``contraction`` otherwise: materialise the product over the union, :func:`kernels.reduce_lse`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import kernels
+from polyth.features import SupportTable, materialize
+
+
+@dataclass
+class Factor:
+    """A live factor. ``table`` set: a lazy score table (features); else ``L`` is dense.
+
+    ``threshold`` (child, parent) marks the mask [l_child ≤ l_parent]: alone it is a pure
+    threshold factor, attached to a table of the same scope it masks that table.
+    """
+
+    scope: tuple[int, ...]
+    L: np.ndarray | None = None
+    W: np.ndarray | None = None
+    table: SupportTable | None = None
+    threshold: tuple[int, int] | None = None
+
+    @property
+    def is_lazy_table(self) -> bool:
+        return self.table is not None
+
+
+@dataclass
+class StepRecord:
+    """What ran for one elimination: the kernel, the variable and the wall time."""
+
+    variable: int
+    kind: str
+    kernel: str
+    seconds: float
+    output_scope: tuple[int, ...]
+    extra: dict = field(default_factory=dict)
+
+
+class Elimination:
+    """Run variable elimination over live factors with one backend (batch axis first)."""
+
+    def __init__(self, factors: list[Factor], n: int, backend: str, dtype: np.dtype):
+        self.factors = factors
+        self.n = n
+        self.backend = backend
+        self.dtype = dtype
+        self.records: list[StepRecord] = []
+
+    # ----------------------------------------------------------- materialising
+    def dense(self, f: Factor) -> tuple[np.ndarray, np.ndarray | None]:
+        """The log-table (b, n, …) over ``f.scope`` and its W, masks applied as −inf."""
+        if f.table is not None:
+            L = materialize(f.table, f.scope)
+        elif f.L is not None:
+            L = f.L
+        else:
+            L = np.zeros((1,) + (self.n,) * len(f.scope), dtype=self.dtype)
+        if f.threshold is not None:
+            child, parent = f.threshold
+            idx = np.arange(self.n)
+            allowed = idx[:, None] <= idx[None, :]  # axes (child, parent)
+            shape = [1] * (1 + len(f.scope))
+            shape[1 + f.scope.index(child)] = self.n
+            shape[1 + f.scope.index(parent)] = self.n
+            if f.scope.index(child) > f.scope.index(parent):
+                allowed = allowed.T
+            L = np.where(allowed.reshape(shape), L, -np.inf).astype(self.dtype, copy=False)
+        return L, f.W
+
+    def expand(self, f: Factor, union: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+        """``f``'s L and W broadcast onto the axes of ``union`` (size-1 where absent)."""
+        L, W = self.dense(f)
+        order = sorted(range(len(f.scope)), key=lambda i: union.index(f.scope[i]))
+        L = L.transpose([0] + [1 + i for i in order])
+        shape = [L.shape[0]] + [self.n if v in f.scope else 1 for v in union]
+        L = L.reshape(shape)
+        if W is not None:
+            W = W.transpose([0] + [1 + i for i in order] + [W.ndim - 1])
+            W = W.reshape(shape + [W.shape[-1]])
+        return L, W
+
+    # ------------------------------------------------------------- the steps
+    def eliminate(self, b: int) -> StepRecord:
+        touching = [f for f in self.factors if b in f.scope]
+        self.factors = [f for f in self.factors if b not in f.scope]
+        start = time.perf_counter()
+        kind, kernel, result, extra = self._choose_and_run(b, touching)
+        record = StepRecord(b, kind, kernel, time.perf_counter() - start, result.scope, extra)
+        self.factors.append(result)
+        self.records.append(record)
+        return record
+
+    def _choose_and_run(self, b, touching):
+        unary = [f for f in touching if f.scope == (b,)]
+        others = [f for f in touching if f.scope != (b,)]
+        if len(others) == 1 and others[0].is_lazy_table and len(others[0].scope) == 2:
+            return ("tree_message", "edge_pass", self._edge(b, others[0], unary), {})
+        if len(others) == 1 and others[0].is_lazy_table and others[0].threshold is None:
+            return ("contraction", "hyperedge_pass", self._hyperedge(b, others[0], unary), {})
+        pure_thresholds = [f for f in others if f.threshold is not None and f.table is None and f.L is None]
+        for th in pure_thresholds:
+            child, parent = th.threshold
+            rest = [f for f in touching if f is not th]
+            if child == b and all(parent not in f.scope for f in rest):
+                return ("prefix_sum", "prefix_scan", self._prefix(b, parent, rest), {})
+        split = self._matmul_split(b, others)
+        if split is not None:
+            result, recomputed = self._matmul(b, split, unary)
+            return ("matmul", "lse_matmul", result, {"recomputed": recomputed})
+        return ("contraction", "reduce_lse", self._contract(b, touching), {})
+
+    def _unary_bias_and_values(self, b: int, unary: list[Factor]):
+        bias, W = None, None
+        for f in unary:
+            L, fw = self.dense(f)
+            bias = L if bias is None else bias + L
+            if fw is not None:
+                W = fw if W is None else W * fw
+        return bias, W
+
+    def _edge(self, b: int, table: Factor, unary: list[Factor]) -> Factor:
+        (a,) = [v for v in table.scope if v != b]
+        A, K = table.table.features[a], table.table.features[b]
+        bias, W = self._unary_bias_and_values(b, unary)
+        causal, reverse = False, False
+        if table.threshold is not None:
+            causal = True
+            reverse = table.threshold == (a, b)  # [l_a ≤ l_b]: keys at or above the query
+        values = W if W is not None else np.ones(K.shape[:2] + (1,), dtype=K.dtype)
+        if reverse:
+            A, K, values = A[:, ::-1], K[:, ::-1], values[:, ::-1]
+            bias = None if bias is None else bias[:, ::-1]
+        bias = None if bias is None else np.broadcast_to(bias, K.shape[:2])
+        logz, out = kernels.edge_pass(A, K, values, bias=bias, causal=causal, backend=self.backend)
+        if reverse:
+            logz, out = logz[:, ::-1], out[:, ::-1]
+        return Factor(
+            (a,), L=np.ascontiguousarray(logz), W=np.ascontiguousarray(out) if W is not None else None
+        )
+
+    def _hyperedge(self, b: int, table: Factor, unary: list[Factor]) -> Factor:
+        rest = tuple(v for v in table.scope if v != b)
+        K = table.table.features[b]
+        bias, W = self._unary_bias_and_values(b, unary)
+        values = W if W is not None else np.ones(K.shape[:2] + (1,), dtype=K.dtype)
+        bias = None if bias is None else np.broadcast_to(bias, K.shape[:2])
+        logz, out = kernels.hyperedge_pass(
+            [table.table.features[a] for a in rest], K, values, bias=bias, backend=self.backend
+        )
+        return Factor(rest, L=logz, W=out if W is not None else None)
+
+    def _product(self, factors: list[Factor], union: tuple[int, ...]):
+        L_total, W_total = None, None
+        for f in factors:
+            L, W = self.expand(f, union)
+            L_total = L if L_total is None else L_total + L
+            if W is not None:
+                W_total = W if W_total is None else W_total * W
+        batch = max(x.shape[0] for x in [L_total] + ([W_total] if W_total is not None else []))
+        L_total = np.broadcast_to(L_total, (batch,) + (self.n,) * len(union))
+        if W_total is not None:
+            W_total = np.broadcast_to(W_total, (batch,) + (self.n,) * len(union) + W_total.shape[-1:])
+        return L_total, W_total
+
+    def _reduce_last(self, L, W, scan: bool):
+        """Reduce (or scan) the last token axis of L (b, …, n) with W (b, …, n, C)."""
+        lead = L.shape[:-1]
+        L2 = np.ascontiguousarray(L.reshape((lead[0], -1, self.n)), dtype=self.dtype)
+        W2 = None
+        if W is not None:
+            W2 = np.ascontiguousarray(W.reshape((lead[0], -1, self.n, W.shape[-1])), dtype=self.dtype)
+        run = kernels.prefix_scan if scan else kernels.reduce_lse
+        logz, out = run(L2, W2, backend=self.backend)
+        shape = lead + ((self.n,) if scan else ())
+        return logz.reshape(shape), (None if out is None else out.reshape(shape + (W.shape[-1],)))
+
+    def _contract(self, b: int, touching: list[Factor]) -> Factor:
+        union = tuple(sorted({v for f in touching for v in f.scope} - {b})) + (b,)
+        L, W = self._product(touching, union)
+        logz, out = self._reduce_last(L, W, scan=False)
+        return Factor(union[:-1], L=logz, W=out)
+
+    def _prefix(self, b: int, p: int, rest: list[Factor]) -> Factor:
+        union = tuple(sorted({v for f in rest for v in f.scope} - {b})) + (b,)
+        L, W = self._product(rest, union)
+        logz, out = self._reduce_last(L, W, scan=True)
+        return Factor(union[:-1] + (p,), L=logz, W=out)
+
+    def _matmul_split(self, b: int, others: list[Factor]):
+        """Two groups of factors whose scopes meet only in b, with no values off b."""
+        if len(others) < 2 or any(f.W is not None for f in others):
+            return None
+        scopes = [set(f.scope) - {b} for f in others]
+        left, left_vars = [0], set(scopes[0])
+        changed = True
+        while changed:
+            changed = False
+            for i, s in enumerate(scopes):
+                if i not in left and s & left_vars:
+                    left.append(i)
+                    left_vars |= s
+                    changed = True
+        right = [i for i in range(len(others)) if i not in left]
+        if not right:
+            return None
+        right_vars = set().union(*(scopes[i] for i in right))
+        return [others[i] for i in left], sorted(left_vars), [others[i] for i in right], sorted(right_vars)
+
+    def _matmul(self, b: int, split, unary: list[Factor]):
+        left, u1, right, u2 = split
+        bias, W = self._unary_bias_and_values(b, unary)
+        A, _ = self._product(left, tuple(u1) + (b,))
+        B, _ = self._product(right, tuple(u2) + (b,))
+        if bias is not None:
+            A = A + bias.reshape((bias.shape[0],) + (1,) * len(u1) + (self.n,))
+        batch = max(A.shape[0], B.shape[0])
+        A2 = np.ascontiguousarray(np.broadcast_to(A, (batch,) + A.shape[1:]).reshape(batch, -1, self.n))
+        B2 = np.ascontiguousarray(np.broadcast_to(B, (batch,) + B.shape[1:]).reshape(batch, -1, self.n))
+        values = None if W is None else np.ascontiguousarray(np.broadcast_to(W, (batch,) + W.shape[1:]))
+        logz, out, recomputed = kernels.lse_matmul(
+            A2.astype(self.dtype, copy=False), B2.astype(self.dtype, copy=False), values, backend=self.backend
+        )
+        shape = (batch,) + (self.n,) * (len(u1) + len(u2))
+        result = Factor(
+            tuple(u1) + tuple(u2),
+            L=logz.reshape(shape),
+            W=None if out is None else out.reshape(shape + (out.shape[-1],)),
+        )
+        return result, int(recomputed)
+
+    # ------------------------------------------------------------- the output
+    def output(self, query: int = 0) -> np.ndarray:
+        """The product of the value ratios W of the factors left (all on the query or empty)."""
+        result = None
+        for f in self.factors:
+            if f.W is None:
+                continue
+            if f.scope not in ((query,), ()):
+                raise AssertionError(f"factor on {f.scope} left after elimination")
+            W = f.W if f.scope == (query,) else f.W[:, None, :]
+            result = W if result is None else result * W
+        return result
