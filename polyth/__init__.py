@@ -1,6 +1,8 @@
 """polyth: complexity and expressivity of attention mechanisms."""
 
-from polyth import reference, zoo  # modules: polyth.reference.attention, polyth.zoo.strassen()
+# modules: polyth.reference.attention, polyth.zoo.strassen(), polyth.plan.exact_plan, polyth.cost.cost
+from polyth import cost, plan, reference, zoo
+from polyth.bounds import bounds  # the function polyth.bounds(m), not the module
 from polyth.errors import InputError, NumericalError, PolyError
 from polyth.mechanism import Mechanism, Monomial
 
@@ -13,6 +15,9 @@ __all__ = [
     "NumericalError",
     "PolyError",
     "__version__",
+    "bounds",
+    "cost",
+    "plan",
     "reference",
     "zoo",
 ]

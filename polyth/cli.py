@@ -16,10 +16,10 @@ import sys
 from collections.abc import Sequence
 
 from polyth import __version__
-from polyth.commands import demo, show
+from polyth.commands import bounds, demo, show
 from polyth.errors import NumericalError
 
-COMMANDS = [show, demo]
+COMMANDS = [show, bounds, demo]
 
 USAGE_ERROR = 2
 NUMERICAL_FAILURE = 1
