@@ -67,7 +67,7 @@ def taylor_relative_error(g: int, x) -> np.ndarray:
     for i in range(1, 10_000):
         term = term * xs / (g + 1 + i)
         series = series + term
-        if np.max(np.abs(term)) < 1e-18:
+        if np.max(np.abs(term), initial=0.0) < 1e-18:
             break
     out[nonzero] = np.exp(-xs + log_first) * np.abs(sign * series)
     return out

@@ -375,11 +375,12 @@ def price_matmul(
 ):
     """A matrix product: materialise each group's product densely, then one (batched) GEMM.
 
-    The combined unary factors are folded into the group with the smaller scope.
+    The combined unary factors are folded into the group with the smaller scope (ties: the
+    lexicographically smaller scope).
     """
     scope1 = sorted({v for f in group1 for v in f.scope})
     scope2 = sorted({v for f in group2 for v in f.scope})
-    into_first = len(scope1) <= len(scope2)
+    into_first = (len(scope1), scope1) <= (len(scope2), scope2)  # independent of the groups' order
     keep_log = any(f.log for f in (group1 if into_first else group2))
     madds, exps, bias, weight = _combine_unary(unary, keep_log, widths, is_rank)
     memory = dense(output.scope, is_rank) * widths.batch * (widths.channel if output.channel else 1)

@@ -286,6 +286,7 @@ class _Option:
     partner: int | None
     price: Price
     key: tuple[float, float, float]
+    signature: tuple = ()  # the option independent of factor positions and ids
 
 
 def _key(price: Price) -> tuple[float, float, float]:
@@ -321,8 +322,20 @@ def _options(factors: tuple[Factor, ...], b: int, widths: Widths, is_rank) -> tu
     options = []
 
     def add(kind, loop, groups=None, batch=(), partner=None, price=None):
+        sides = tuple(tuple(sorted(_factor_key(factors[i]) for i in g)) for g in groups) if groups else ()
+        signature = (kind, tuple(loop), partner, tuple(sorted(sides)))  # the two sides are unordered
         options.append(
-            _Option(kind, tuple(positions), tuple(loop), groups, tuple(batch), partner, price, _key(price))
+            _Option(
+                kind,
+                tuple(positions),
+                tuple(loop),
+                groups,
+                tuple(batch),
+                partner,
+                price,
+                _key(price),
+                signature,
+            )
         )
 
     thresholds = _thresholds_of(inputs)
@@ -542,7 +555,12 @@ def _build(m, causal, low_rank, initial, names, ranks, order, chosen, exhaustive
 
 
 def _same(a: _Option, b: _Option) -> bool:
-    return (a.kind, a.groups, a.partner, a.loop) == (b.kind, b.groups, b.partner, b.loop)
+    return a.signature == b.signature
+
+
+def _factor_key(f: Factor) -> str:
+    """A factor's identity without its id (the same factor reached by two orders)."""
+    return repr(replace(f, id=-1))
 
 
 def _check(m) -> None:

@@ -279,7 +279,7 @@ class Executor:
         groups = [[self.held[i] for i in g] for g in step.groups]
         unary = [self.held[i] for i in step.inputs if self.held[i].scope == (b,)]
         scopes = [sorted({v for h in g for v in h.scope}) for g in groups]
-        folded = 0 if len(scopes[0]) <= len(scopes[1]) else 1
+        folded = 0 if (len(scopes[0]), scopes[0]) <= (len(scopes[1]), scopes[1]) else 1
         keep_log = any(self._has_log(h) for h in groups[folded])
         bias, weight = self._combine_unary(unary, keep_log, self.C)
         dense = []
