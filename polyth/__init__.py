@@ -8,6 +8,18 @@ from polyth.mechanism import Mechanism, Monomial
 
 __version__ = "0.1.0"
 
+
+def attention(m, Q, V, **options):
+    """Compute mechanism ``m`` with the kernels: see :func:`polyth.dispatch.attention`.
+
+    ``method="exact" | "naive" | "approx"``, ``backend="auto" | "cpu" | "cuda" | "cudasim"``,
+    ``causal=None | "prefix" | "nested"``; approx takes ``B`` and ``eps`` or ``degree``.
+    (Imported on first use, so that ``import polyth`` does not load numba.)
+    """
+    from polyth.dispatch import attention as run
+
+    return run(m, Q, V, **options)
+
 __all__ = [
     "InputError",
     "Mechanism",
@@ -15,6 +27,7 @@ __all__ = [
     "NumericalError",
     "PolyError",
     "__version__",
+    "attention",
     "bounds",
     "cost",
     "plan",

@@ -12,14 +12,14 @@ no value). Eliminating a variable b multiplies the factors that contain it and s
     L'(u) = log Σ_b exp(Σ_i L_i(u, b)),   W'(u, c) = Σ_b softmax_b(Σ_i L_i) · Π_i W_i(u, b, c)
 
 so the attention output is the product of the W of the factors left on the query. The
-pattern of the factors around b picks the kernel (and matches the plan's step kind):
+plan's step kind picks the kernel:
 
 - ``tree_message``: one pairwise score table {a, b} (maybe masked) plus factors on {b}:
   :func:`kernels.edge_pass` (a flash pass with the child's bias and value message);
 - ``contraction`` of one hyperedge table (support ≥ 3) plus factors on {b}:
   :func:`kernels.hyperedge_pass` (online reduction, the n^s scores are never stored);
-- ``prefix_sum``: a threshold [l_b ≤ l_p] with p in no other factor: :func:`kernels.prefix_scan`;
-- ``matmul``: two groups meeting only in b, values only on b: :func:`kernels.lse_matmul`;
+- ``prefix_sum``: a threshold [l_b ≤ l_p] (or ≥) with p in no other factor: :func:`kernels.prefix_scan`;
+- ``matmul``: two groups meeting in b and batch variables: :func:`kernels.lse_matmul`;
 - ``contraction`` otherwise: materialise the product over the union, :func:`kernels.reduce_lse`.
 """
 
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import kernels
+from polyth.errors import NumericalError
 from polyth.features import SupportTable, materialize
 
 
@@ -66,10 +67,10 @@ class StepRecord:
 
 
 class Elimination:
-    """Run variable elimination over live factors with one backend (batch axis first)."""
+    """Run a plan's elimination steps over live factors (keyed by the plan's factor ids)."""
 
-    def __init__(self, factors: list[Factor], n: int, backend: str, dtype: np.dtype):
-        self.factors = factors
+    def __init__(self, factors: dict[int, Factor], n: int, backend: str, dtype: np.dtype):
+        self.live = factors
         self.n = n
         self.backend = backend
         self.dtype = dtype
@@ -109,34 +110,27 @@ class Elimination:
         return L, W
 
     # ------------------------------------------------------------- the steps
-    def eliminate(self, b: int) -> StepRecord:
-        touching = [f for f in self.factors if b in f.scope]
-        self.factors = [f for f in self.factors if b not in f.scope]
+    def run_step(self, step, inputs: list[Factor]) -> tuple[Factor, StepRecord]:
+        """Run one plan step (kind, eliminated variable, groups, partner) on its input factors."""
+        b = step.eliminated
         start = time.perf_counter()
-        kind, kernel, result, extra = self._choose_and_run(b, touching)
-        record = StepRecord(b, kind, kernel, time.perf_counter() - start, result.scope, extra)
-        self.factors.append(result)
+        unary = [f for f in inputs if f.scope == (b,)]
+        others = [f for f in inputs if f.scope != (b,)]
+        extra = {}
+        if step.kind == "tree_message":
+            kernel, result = "edge_pass", self._edge(b, others[0], unary)
+        elif step.kind == "prefix_sum":
+            kernel, result = "prefix_scan", self._prefix(b, step.partner, inputs)
+        elif step.kind == "matmul":
+            kernel = "lse_matmul"
+            result, extra["recomputed"] = self._matmul(b, step, unary)
+        elif len(others) == 1 and others[0].is_lazy_table and others[0].threshold is None:
+            kernel, result = "hyperedge_pass", self._hyperedge(b, others[0], unary)
+        else:
+            kernel, result = "reduce_lse", self._contract(b, inputs)
+        record = StepRecord(b, step.kind, kernel, time.perf_counter() - start, result.scope, extra)
         self.records.append(record)
-        return record
-
-    def _choose_and_run(self, b, touching):
-        unary = [f for f in touching if f.scope == (b,)]
-        others = [f for f in touching if f.scope != (b,)]
-        if len(others) == 1 and others[0].is_lazy_table and len(others[0].scope) == 2:
-            return ("tree_message", "edge_pass", self._edge(b, others[0], unary), {})
-        if len(others) == 1 and others[0].is_lazy_table and others[0].threshold is None:
-            return ("contraction", "hyperedge_pass", self._hyperedge(b, others[0], unary), {})
-        pure_thresholds = [f for f in others if f.threshold is not None and f.table is None and f.L is None]
-        for th in pure_thresholds:
-            child, parent = th.threshold
-            rest = [f for f in touching if f is not th]
-            if child == b and all(parent not in f.scope for f in rest):
-                return ("prefix_sum", "prefix_scan", self._prefix(b, parent, rest), {})
-        split = self._matmul_split(b, others)
-        if split is not None:
-            result, recomputed = self._matmul(b, split, unary)
-            return ("matmul", "lse_matmul", result, {"recomputed": recomputed})
-        return ("contraction", "reduce_lse", self._contract(b, touching), {})
+        return result, record
 
     def _unary_bias_and_values(self, b: int, unary: list[Factor]):
         bias, W = None, None
@@ -144,7 +138,12 @@ class Elimination:
             L, fw = self.dense(f)
             bias = L if bias is None else bias + L
             if fw is not None:
-                W = fw if W is None else W * fw
+                with np.errstate(over="ignore"):
+                    W = fw if W is None else W * fw
+        if W is not None and not np.isfinite(W).all():
+            raise NumericalError(
+                "the product of the value vectors overflowed; rescale V or compute in float64"
+            )
         return bias, W
 
     def _edge(self, b: int, table: Factor, unary: list[Factor]) -> Factor:
@@ -209,59 +208,81 @@ class Elimination:
         logz, out = self._reduce_last(L, W, scan=False)
         return Factor(union[:-1], L=logz, W=out)
 
-    def _prefix(self, b: int, p: int, rest: list[Factor]) -> Factor:
+    def _prefix(self, b: int, p: int, inputs: list[Factor]) -> Factor:
+        """Σ over l_b ≤ l_p (threshold (b, p)) or l_b ≥ l_p (threshold (p, b)) as a running scan."""
+        threshold = next(f for f in inputs if f.table is None and f.L is None and set(f.scope) == {b, p})
+        rest = [f for f in inputs if f is not threshold]
         union = tuple(sorted({v for f in rest for v in f.scope} - {b})) + (b,)
         L, W = self._product(rest, union)
+        suffix = threshold.threshold == (p, b)
+        if suffix:
+            L, W = L[..., ::-1], (None if W is None else W[..., ::-1, :])
         logz, out = self._reduce_last(L, W, scan=True)
-        return Factor(union[:-1] + (p,), L=logz, W=out)
+        if suffix:
+            logz, out = logz[..., ::-1], (None if out is None else out[..., ::-1, :])
+        return Factor(union[:-1] + (p,), L=np.ascontiguousarray(logz), W=out)
 
-    def _matmul_split(self, b: int, others: list[Factor]):
-        """Two groups of factors whose scopes meet only in b, with no values off b."""
-        if len(others) < 2 or any(f.W is not None for f in others):
-            return None
-        scopes = [set(f.scope) - {b} for f in others]
-        left, left_vars = [0], set(scopes[0])
-        changed = True
-        while changed:
-            changed = False
-            for i, s in enumerate(scopes):
-                if i not in left and s & left_vars:
-                    left.append(i)
-                    left_vars |= s
-                    changed = True
-        right = [i for i in range(len(others)) if i not in left]
-        if not right:
-            return None
-        right_vars = set().union(*(scopes[i] for i in right))
-        return [others[i] for i in left], sorted(left_vars), [others[i] for i in right], sorted(right_vars)
-
-    def _matmul(self, b: int, split, unary: list[Factor]):
-        left, u1, right, u2 = split
+    def _matmul(self, b: int, step, unary: list[Factor]):
+        """out(batch, U1, U2) = Σ_b A(batch, U1, b) · B(batch, U2, b): the batch variables fold into
+        the kernel's batch axis, U1 and U2 into its rows and columns; channels may sit on either
+        side (WA, WB) or on b (W)."""
+        group1, group2 = ([self.live[i] for i in g] for g in step.groups)
+        batch_vars = tuple(step.batch)
+        u1 = tuple(sorted({v for f in group1 for v in f.scope} - {b} - set(batch_vars)))
+        u2 = tuple(sorted({v for f in group2 for v in f.scope} - {b} - set(batch_vars)))
         bias, W = self._unary_bias_and_values(b, unary)
-        A, _ = self._product(left, tuple(u1) + (b,))
-        B, _ = self._product(right, tuple(u2) + (b,))
+        A, WA = self._product(group1, batch_vars + u1 + (b,))
+        B, WB = self._product(group2, batch_vars + u2 + (b,))
         if bias is not None:
-            A = A + bias.reshape((bias.shape[0],) + (1,) * len(u1) + (self.n,))
-        batch = max(A.shape[0], B.shape[0])
-        A2 = np.ascontiguousarray(np.broadcast_to(A, (batch,) + A.shape[1:]).reshape(batch, -1, self.n))
-        B2 = np.ascontiguousarray(np.broadcast_to(B, (batch,) + B.shape[1:]).reshape(batch, -1, self.n))
-        values = None if W is None else np.ascontiguousarray(np.broadcast_to(W, (batch,) + W.shape[1:]))
+            A = A + bias.reshape((bias.shape[0],) + (1,) * (len(batch_vars) + len(u1)) + (self.n,))
+        bb = max(x.shape[0] for x in (A, B) + tuple(w for w in (W, WA, WB) if w is not None))
+        nb = self.n ** len(batch_vars)
+
+        def rows(X, lead, channel=False):
+            if X is None:
+                return None
+            X = np.broadcast_to(X, (bb,) + X.shape[1:])
+            shape = (bb * nb, self.n ** len(lead), self.n) + ((X.shape[-1],) if channel else ())
+            return np.ascontiguousarray(X.reshape(shape), dtype=self.dtype)
+
+        values = None
+        if W is not None:
+            values = np.broadcast_to(W, (bb,) + W.shape[1:])
+            values = np.ascontiguousarray(
+                np.broadcast_to(values[:, None], (bb, nb) + values.shape[1:]).reshape(
+                    (bb * nb,) + values.shape[1:]
+                ),
+                dtype=self.dtype,
+            )
+        sides = {key: rows(w, u, True) for key, w, u in (("WA", WA, u1), ("WB", WB, u2)) if w is not None}
         logz, out, recomputed = kernels.lse_matmul(
-            A2.astype(self.dtype, copy=False), B2.astype(self.dtype, copy=False), values, backend=self.backend
+            rows(A, u1), rows(B, u2), values, backend=self.backend, **sides
         )
-        shape = (batch,) + (self.n,) * (len(u1) + len(u2))
+        shape = (bb,) + (self.n,) * (len(batch_vars) + len(u1) + len(u2))
         result = Factor(
-            tuple(u1) + tuple(u2),
+            batch_vars + u1 + u2,
             L=logz.reshape(shape),
             W=None if out is None else out.reshape(shape + (out.shape[-1],)),
         )
         return result, int(recomputed)
 
     # ------------------------------------------------------------- the output
-    def output(self, query: int = 0) -> np.ndarray:
+    def run(self, plan) -> np.ndarray:
+        """Execute every step of ``plan`` and return the normalised output (b, n, C)."""
+        for step in plan.steps:
+            if step.kind == "normalize":
+                return self.output([self.live.pop(i) for i in step.inputs])
+            inputs = [self.live[i] for i in step.inputs]
+            result, _ = self.run_step(step, inputs)
+            for i in step.inputs:
+                del self.live[i]
+            self.live[step.output.id] = result
+        raise AssertionError("a plan ends with its normalize step")
+
+    def output(self, factors: list[Factor], query: int = 0) -> np.ndarray:
         """The product of the value ratios W of the factors left (all on the query or empty)."""
         result = None
-        for f in self.factors:
+        for f in factors:
             if f.W is None:
                 continue
             if f.scope not in ((query,), ()):
