@@ -6,8 +6,10 @@ It never imports ``polyth``.
 
 from kernels.backend import BackendError, available_backends, resolve_backend
 from kernels.edge import edge_pass, edge_pass_channels, hyperedge_pass
+from kernels.elementwise import elementwise_attention, elementwise_state, elementwise_step
 from kernels.features import monomial_features, multi_indices, taylor_weights
 from kernels.gemm import batched_gemm
+from kernels.linear import feature_map, linear_attention, linear_state, linear_step
 from kernels.lowrank import lowrank_pass
 from kernels.matmul import lse_matmul
 from kernels.naive import naive_attention
@@ -19,7 +21,14 @@ __all__ = [
     "batched_gemm",
     "edge_pass",
     "edge_pass_channels",
+    "elementwise_attention",
+    "elementwise_state",
+    "elementwise_step",
+    "feature_map",
     "hyperedge_pass",
+    "linear_attention",
+    "linear_state",
+    "linear_step",
     "lowrank_pass",
     "lse_matmul",
     "monomial_features",

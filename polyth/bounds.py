@@ -9,6 +9,14 @@ The verdict is ``tight`` when the plan's exponent equals the best lower bound's
 exponent (as sympy expressions in ω), ``gap`` when a non-trivial lower bound applies
 but is smaller (or only known to exceed a value), and ``open`` when only the trivial
 input-reading bound applies.
+
+A similarity kernel other than exp (:mod:`polyth.similarity`) adds the decoding
+view, derived from the same engine: the recurrent form of the prefix-causal
+low-rank plan (state size and per-token cost, :func:`polyth.cost.recurrent_form`)
+beside softmax with a KV cache, whose per-token cost is the last query row of the
+prefix-causal exact plan of the exp mechanism (:func:`polyth.cost.last_token_cost`).
+A feature map is exact in linear time (the exact plan is low rank, r = d_φ); a
+Taylor(g) similarity fixes the low-rank plan's rank at the engine's rank for degree g.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from polyth.cost import OMEGA_BEST, OMEGA_BEST_SOURCE, OMEGA_CLASSICAL, omega
 from polyth.errors import InputError
 from polyth.mechanism import Mechanism
 from polyth.plan import Plan, exact_plan, low_rank_plan
+from polyth.similarity import Exp, FeatureMap, Taylor, taylor_error
 
 DEFAULT_D = 64
 
@@ -44,6 +53,31 @@ def _step_summary(plan: Plan) -> str:
 
 
 @dataclass(frozen=True)
+class Decoding:
+    """Per generated token: the recurrent form of a low-rank mechanism and softmax with a KV cache."""
+
+    state_size: sympy.Expr
+    per_token: sympy.Expr
+    kv_cache_per_token: sympy.Expr
+
+    @classmethod
+    def of(cls, m: Mechanism) -> Decoding | None:
+        recurrent_plan = exact_plan(m, "prefix") if isinstance(m.similarity, FeatureMap) else None
+        recurrent = _cost.recurrent_form(recurrent_plan or low_rank_plan(m, "prefix"))
+        if recurrent is None:
+            return None
+        softmax = exact_plan(m.replace(similarity=Exp(), scale=None if m.scale == 1.0 else m.scale), "prefix")
+        return cls(recurrent.state_size, recurrent.per_token, _cost.last_token_cost(softmax))
+
+    def to_dict(self) -> dict:
+        return {
+            "state_size": str(self.state_size),
+            "per_token": str(self.per_token),
+            "kv_cache_per_token": str(self.kv_cache_per_token),
+        }
+
+
+@dataclass(frozen=True)
 class Bounds:
     """The complexity report of one mechanism (see :func:`bounds`)."""
 
@@ -55,6 +89,8 @@ class Bounds:
     lower_unmasked: tuple[_lower.LowerBound, ...]
     approx_lower: tuple[_lower.LowerBound, ...]
     approximation: Approximation | None
+    decoding: Decoding | None = None
+    taylor_error: tuple[float, float] | None = None  # (weight δ, output bound) of the Taylor form at B
 
     # ------------------------------------------------------------ exact
     @cached_property
@@ -147,11 +183,16 @@ class Bounds:
             "open": "open: only the input-reading bound applies",
         }[self.verdict]
         rows.append(("verdict", verdict))
-        k = threshold_exponent(m)
-        rows.append(("approx threshold", f"B* ~ (log n)^{sympy.sstr(k)}"))
-        for entry in self.approx_lower:
-            rows.append(("threshold source", f"{entry.statement} ({entry.hypothesis}; {entry.source})"))
-        rows.append(("low-rank cost", f"{sympy.sstr(_cost.cost(self.low_rank))} (rank r per factor)"))
+        rows.extend(self._similarity_rows())
+        if not isinstance(m.similarity, FeatureMap):
+            k = threshold_exponent(m)
+            rows.append(("approx threshold", f"B* ~ (log n)^{sympy.sstr(k)}"))
+            for entry in self.approx_lower:
+                rows.append(("threshold source", f"{entry.statement} ({entry.hypothesis}; {entry.source})"))
+            rank = (
+                "rank r per factor" if self.low_rank.rank is None else f"r = {sympy.sstr(self.low_rank.rank)}"
+            )
+            rows.append(("low-rank cost", f"{sympy.sstr(_cost.cost(self.low_rank))} ({rank})"))
         a = self.approximation
         if a is not None:
             rows.append(
@@ -177,6 +218,53 @@ class Bounds:
         if self.causal == "prefix":
             per_token = _cost.amortised_per_token(self.plan)
             rows.append(("exact decoding", f"{sympy.sstr(per_token)} per token, amortised (KV cache)"))
+        return rows
+
+    def _similarity_rows(self) -> list[tuple[str, str]]:
+        m = self.mechanism
+        similarity = m.similarity
+        if isinstance(similarity, Exp):
+            return []
+        rows = [("similarity", similarity.describe())]
+        if isinstance(similarity, FeatureMap):
+            rows.append(
+                ("low rank", f"r = d_φ = {sympy.sstr(self.plan.rank)}: the exact plan, no approximation")
+            )
+        if isinstance(similarity, Taylor):
+            per = " per channel" if m.per_channel else ""
+            rows.append(
+                (
+                    "taylor form",
+                    f"order g = {similarity.order}: rank r = C(D+g, g) = "
+                    f"{sympy.sstr(self.low_rank.rank)}{per}; "
+                    f"cost {sympy.sstr(_cost.cost(self.low_rank))}, exponent "
+                    f"{sympy.sstr(_cost.exponent(self.low_rank))}",
+                )
+            )
+            if self.taylor_error is not None:
+                delta, out = self.taylor_error
+                rows.append(
+                    (
+                        "taylor error",
+                        f"at B = {self.approximation.B:g}: weights ≤ {delta:.3g}, output ≤ "
+                        f"{out:.3g} · max|V| (against the exact exp form)",
+                    )
+                )
+        if self.decoding is not None:
+            rows.append(
+                (
+                    "recurrent decoding",
+                    f"state {sympy.sstr(self.decoding.state_size)}, "
+                    f"per token {sympy.sstr(self.decoding.per_token)} (constant in n)",
+                )
+            )
+            rows.append(
+                (
+                    "softmax KV cache",
+                    f"{sympy.sstr(self.decoding.kv_cache_per_token)} per token "
+                    "(last row of the causal exact exp plan)",
+                )
+            )
         return rows
 
     def __rich__(self) -> Table:
@@ -295,6 +383,11 @@ class Bounds:
             "gap": self.gap,
             "approx": approx,
             "recurrent": recurrent,
+            "similarity": m.similarity.describe(),
+            "decoding": None if self.decoding is None else self.decoding.to_dict(),
+            "taylor_error": None
+            if self.taylor_error is None
+            else {"weight_error": self.taylor_error[0], "output_error": self.taylor_error[1]},
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -326,12 +419,22 @@ def bounds(
     if d is not None and (B is None):
         raise InputError("d is only used with B and eps")
     plan = exact_plan(m, causal)
+    if B is not None and isinstance(m.similarity, FeatureMap):
+        raise InputError(
+            "a feature-map mechanism is computed exactly in linear time: there is nothing to approximate; "
+            "drop B and eps"
+        )
     approximation = None
+    taylor = None
+    low = low_rank_plan(m, causal)
     if B is not None:
-        approximation = approximate(m, B, eps, d=DEFAULT_D if d is None else d, causal=causal)
-        low = approximation.plan
-    else:
-        low = low_rank_plan(m, causal)
+        # the polynomial method of the exp form (degree from eps), beside the similarity's fixed order
+        exp_form = m.replace(similarity=Exp()) if isinstance(m.similarity, Taylor) else m
+        approximation = approximate(exp_form, B, eps, d=DEFAULT_D if d is None else d, causal=causal)
+        if isinstance(m.similarity, Taylor):
+            taylor = taylor_error(m, B, approximation.d)
+        else:
+            low = approximation.plan
     return Bounds(
         mechanism=m,
         causal=causal,
@@ -341,6 +444,8 @@ def bounds(
         lower_unmasked=tuple(_lower.stated_without_mask(m, "exact")) if causal else (),
         approx_lower=tuple(_lower.applicable(m, "approximate", causal)),
         approximation=approximation,
+        decoding=Decoding.of(m) if m.similarity.low_rank else None,
+        taylor_error=taylor,
     )
 
 

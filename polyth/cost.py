@@ -433,9 +433,16 @@ def _total(plan: Plan) -> Terms:
     return total
 
 
+def with_rank(plan: Plan, expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with r replaced by the rank the plan's similarity kernel fixes (if it fixes one)."""
+    rank = getattr(plan, "rank", None)
+    return expr if rank is None else sympy.expand(expr.xreplace({r: rank}))
+
+
 def cost(plan: Plan) -> sympy.Expr:
-    """The plan's work (multiply-adds + exps) as a sympy expression in n, d, dv, omega (and r)."""
-    return _total(plan).expr()
+    """The plan's work (multiply-adds + exps) as a sympy expression in n, d, dv, omega (and r, unless
+    the similarity kernel fixes it: :attr:`Plan.rank`)."""
+    return with_rank(plan, _total(plan).expr())
 
 
 def exponent(plan: Plan) -> sympy.Expr:
@@ -456,12 +463,12 @@ def peak_memory(plan: Plan) -> sympy.Expr:
     largest = ZERO
     for step in plan.steps:
         largest = _larger(largest, step.price.memory) if largest else step.price.memory
-    return largest.expr()
+    return with_rank(plan, largest.expr())
 
 
 def peak_memory_count(plan: Plan, n: int, d: int, dv: int, r: int | None = None) -> int:
     """The largest array any step holds, in entries, for concrete sizes."""
-    sizes = _sizes(n, d, dv, r)
+    sizes = _sizes(n, d, dv, _fixed_rank(plan, d, r))
     return max(int(step.price.memory.evaluate(sizes)) for step in plan.steps)
 
 
@@ -486,8 +493,11 @@ class OperationCount:
 
 
 def operation_count(plan: Plan, n: int, d: int, dv: int, r: int | None = None) -> OperationCount:
-    """The exact operation counts of the plan's steps for concrete sizes (ω = 3, what runs)."""
-    sizes = _sizes(n, d, dv, r)
+    """The exact operation counts of the plan's steps for concrete sizes (ω = 3, what runs).
+
+    ``r`` defaults to the rank the plan's similarity kernel fixes (:attr:`Plan.rank`) at this d.
+    """
+    sizes = _sizes(n, d, dv, _fixed_rank(plan, d, r))
     rows = []
     for step in plan.steps:
         madds = step.price.madds.evaluate(sizes)
@@ -496,6 +506,13 @@ def operation_count(plan: Plan, n: int, d: int, dv: int, r: int | None = None) -
             {"kind": step.kind, "eliminated": step.eliminated, "madds": int(madds), "exps": int(exps)}
         )
     return OperationCount(sizes, tuple(rows))
+
+
+def _fixed_rank(plan: Plan, d_value, r_value):
+    rank = getattr(plan, "rank", None)
+    if r_value is not None or rank is None or isinstance(d_value, bool) or not isinstance(d_value, int):
+        return r_value
+    return int(rank.xreplace({d: d_value}))
 
 
 def _sizes(n_value, d_value, dv_value, r_value) -> dict:
@@ -562,12 +579,22 @@ def recurrent_form(plan: Plan) -> RecurrentForm | None:
     if not state:
         return None
     per_token = _total(plan) * Terms.power(-1)
-    return RecurrentForm(sympy.expand(state.expr()), sympy.expand(per_token.expr()))
+    return RecurrentForm(with_rank(plan, state.expr()), with_rank(plan, per_token.expr()))
 
 
 def amortised_per_token(plan: Plan) -> sympy.Expr:
     """The plan's cost divided by n: the amortised work per query position (decoding with a cache)."""
-    return sympy.expand((_total(plan) * Terms.power(-1)).expr())
+    return with_rank(plan, sympy.expand((_total(plan) * Terms.power(-1)).expr()))
+
+
+def last_token_cost(plan: Plan) -> sympy.Expr:
+    """Work of the n-th query position of a causal plan: cost(n) − cost(n − 1).
+
+    For softmax with a KV cache this is the decoding cost of one new token (the last row of
+    the causal plan: n keys read), O(n·d); for a recurrent (low-rank) plan it is constant.
+    """
+    total = with_rank(plan, _total(plan).expr())
+    return sympy.expand(total - total.subs(n, n - 1))
 
 
 def numeric(value: sympy.Expr, omega_value: float) -> float:

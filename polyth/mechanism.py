@@ -29,6 +29,7 @@ import sympy
 
 from polyth.errors import PolyError
 from polyth.parse import check_expr, parse_polynomial
+from polyth.similarity import Exp, FeatureMap, Taylor, check_similarity
 
 MAX_VARIABLES = 16
 
@@ -81,6 +82,7 @@ class Mechanism:
         scale: float | None = None,
         per_channel: bool = False,
         name: str | None = None,
+        similarity: Exp | Taylor | FeatureMap | None = None,
     ):
         variables = tuple(variables)
         monomials = tuple(monomials)
@@ -133,6 +135,8 @@ class Mechanism:
         self._scale = scale
         self._per_channel = bool(per_channel)
         self._name = name
+        self._similarity = Exp() if similarity is None else similarity
+        check_similarity(self._similarity, self)
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -146,6 +150,7 @@ class Mechanism:
         per_channel: bool = False,
         variables: Sequence[str] | None = None,
         name: str | None = None,
+        similarity: Exp | Taylor | FeatureMap | None = None,
     ) -> Mechanism:
         """Build a mechanism from a polynomial, as text or as a sympy expression.
 
@@ -189,7 +194,9 @@ class Mechanism:
                 text = str(mono.coefficient)
                 text = text if len(text) <= 40 else text[:39] + "…"
                 raise PolyError(f"coefficient {text} is not a finite float64 number")
-        return cls(order, monomials, _value_positions(values, order), untied, scale, per_channel, name)
+        return cls(
+            order, monomials, _value_positions(values, order), untied, scale, per_channel, name, similarity
+        )
 
     @classmethod
     def from_hypergraph(
@@ -201,6 +208,7 @@ class Mechanism:
         scale: float | None = None,
         per_channel: bool = False,
         name: str | None = None,
+        similarity: Exp | Taylor | FeatureMap | None = None,
     ) -> Mechanism:
         """Build a mechanism whose monomials are the hyperedges, each with coefficient 1.
 
@@ -241,16 +249,20 @@ class Mechanism:
                 powers[position[v]] = 1
             merged[tuple(powers)] = merged.get(tuple(powers), 0) + 1
         monomials = [Monomial(sympy.Integer(c), p) for p, c in merged.items()]
-        return cls(order, monomials, _value_positions(values, order), untied, scale, per_channel, name)
+        return cls(
+            order, monomials, _value_positions(values, order), untied, scale, per_channel, name, similarity
+        )
 
     def replace(self, **changes) -> Mechanism:
-        """A copy with some of ``values``, ``untied``, ``scale``, ``per_channel``, ``name`` changed."""
+        """A copy with some of ``values``, ``untied``, ``scale``, ``per_channel``, ``name``,
+        ``similarity`` changed."""
         fields = dict(
             values=self._values,
             untied=self._untied,
             scale=self._scale,
             per_channel=self._per_channel,
             name=self._name,
+            similarity=self._similarity,
         )
         unknown = set(changes) - set(fields)
         if unknown:
@@ -313,6 +325,11 @@ class Mechanism:
     def name(self) -> str | None:
         return self._name
 
+    @property
+    def similarity(self) -> Exp | Taylor | FeatureMap:
+        """The similarity kernel (:mod:`polyth.similarity`): exp (default), Taylor(g) or a feature map."""
+        return self._similarity
+
     def scale_for(self, d: int) -> float:
         """The scale in force for head dimension ``d``."""
         return self._scale if self._scale is not None else 1.0 / d
@@ -323,7 +340,10 @@ class Mechanism:
 
     @property
     def in_paper_class(self) -> bool:
-        """Multilinear, degree ≥ 2 monomials with coefficients in {0, 1} (the paper's class)."""
+        """Multilinear, degree ≥ 2 monomials with coefficients in {0, 1} (the paper's class), weighted by
+        exp (a feature-map similarity is not softmax attention: the paper's results do not apply)."""
+        if isinstance(self._similarity, FeatureMap):
+            return False
         return all(m.is_multilinear and m.degree >= 2 and m.coefficient == 1 for m in self._monomials)
 
     @property
@@ -390,7 +410,7 @@ class Mechanism:
         return (tuple(monomials), tuple(sorted(rank[a] for a in self._values)))
 
     def _options(self) -> tuple:
-        return (self._untied, self._scale, self._per_channel)
+        return (self._untied, self._scale, self._per_channel, self._similarity)
 
     @cached_property
     def _canonical_key(self) -> tuple:
@@ -439,6 +459,7 @@ class Mechanism:
             self._scale,
             self._per_channel,
             self._name,
+            self._similarity,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -464,9 +485,16 @@ class Mechanism:
             options.append("per_channel")
         if self._scale is not None:
             options.append(f"scale={self._scale:g}")
+        if not isinstance(self._similarity, Exp):
+            options.append(f"similarity={self._similarity.describe()}")
         label = f"{self._name}: " if self._name else ""
         extra = (", " + ", ".join(options)) if options else ""
         return f"Mechanism({label}h = {sympy.sstr(self.polynomial)}{extra})"
+
+    def _scale_text(self) -> str:
+        if isinstance(self._similarity, FeatureMap):
+            return "none (sim = φ(q)·φ(k))"
+        return "1/d" if self._scale is None else str(self._scale)
 
     def _repr_latex_(self) -> str:
         return f"$h = {sympy.latex(self.polynomial)}$"
@@ -482,8 +510,8 @@ class Mechanism:
             f"tree        {'yes' if self.is_tree else 'no'}",
             f"connected   {'yes' if self.is_connected else 'no'}",
             f"paper class {'yes' if self.in_paper_class else 'no (multilinear 0/1 results may not apply)'}",
-            f"options     untied={self._untied} per_channel={self._per_channel} "
-            f"scale={'1/d' if self._scale is None else self._scale}",
+            f"options     untied={self._untied} per_channel={self._per_channel} scale={self._scale_text()}",
+            f"similarity  {self._similarity.describe()}",
             "monomials",
         ]
         for mono in self._monomials:

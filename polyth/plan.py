@@ -35,6 +35,13 @@ The *low-rank* plan (the polynomial method, :mod:`polyth.approx`) replaces each 
 of support ≥ 2 by a rank variable ρ of size r and one feature factor Φ(a, ρ) per
 variable of its support: F(l_S) ≈ Σ_ρ Π_a Φ_a(l_a, ρ). The same engine eliminates
 token and rank variables.
+
+The similarity kernel (:mod:`polyth.similarity`) fixes the rank when it is part of the
+mechanism: a feature map φ makes the bilinear table exactly Σ_ρ φ(q)_ρ φ(k)_ρ, so the
+*exact* plan of a feature-map mechanism is the low-rank plan with r = d_φ (no Taylor
+error); a Taylor(g) similarity gives the low-rank plan r = C(D + g, g) (g + 1 per channel
+in per-channel mode), while its exact plan stays the exp plan. ``Plan.rank`` records that
+r, and the cost functions substitute it.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from polyth import cost as _cost
 from polyth.cost import OMEGA_BEST, OMEGA_CLASSICAL, REFERENCE_SIZES, Price, Terms, Widths
 from polyth.errors import PolyError
 from polyth.mechanism import Mechanism
+from polyth.similarity import FeatureMap, Taylor
 
 CAUSAL_MODES = (None, "prefix", "nested")
 EXHAUSTIVE_LIMIT = 7  # eliminated variables: t ≤ 8 for the exact plan
@@ -146,6 +154,7 @@ class Plan:
     low_rank: bool
     variables: tuple[str, ...]
     ranks: frozenset[int]
+    rank: sympy.Expr | None = None  # r fixed by the similarity kernel (None: a free symbol r)
 
     def is_rank(self, v: int) -> bool:
         return v in self.ranks
@@ -192,6 +201,7 @@ class Plan:
         return {
             "causal": self.causal,
             "low_rank": self.low_rank,
+            "rank": None if self.rank is None else str(self.rank),
             "exhaustive": self.exhaustive,
             "variables": list(self.variables),
             "order": self._scope(self.order),
@@ -551,7 +561,28 @@ def _build(m, causal, low_rank, initial, names, ranks, order, chosen, exhaustive
     steps.append(
         Step("normalize", None, tuple(f.id for f in current), final, (0,), price=price, size_terms=size)
     )
-    return Plan(m, causal, tuple(order), tuple(initial), tuple(steps), exhaustive, low_rank, names, ranks)
+    rank = similarity_rank(m) if low_rank else None
+    return Plan(
+        m, causal, tuple(order), tuple(initial), tuple(steps), exhaustive, low_rank, names, ranks, rank
+    )
+
+
+def similarity_rank(m: Mechanism) -> sympy.Expr | None:
+    """The rank r that the mechanism's similarity kernel fixes for its low-rank tables, or None (exp).
+
+    Feature map: d_φ. Taylor(g): C(D + g, g) for the widest table (D its feature width).
+    """
+    similarity = m.similarity
+    if isinstance(similarity, FeatureMap):
+        return similarity.rank(_cost.d)
+    if isinstance(similarity, Taylor):
+        widths = Widths.for_mechanism(m)
+        tables = [monos for support, monos in _tables(m) if len(support) >= 2]
+        if not tables:
+            return None
+        widest = max(tables, key=len)
+        return similarity.rank(widths.feature_width(m, widest))
+    return None
 
 
 def _same(a: _Option, b: _Option) -> bool:
@@ -585,8 +616,12 @@ def _plan(m: Mechanism, causal: str | None, low_rank: bool) -> Plan:
 
 
 def exact_plan(m: Mechanism, causal: str | None = None) -> Plan:
-    """The best exact plan this engine finds for ``m`` (exhaustive for t ≤ 8)."""
-    return _plan(m, causal, low_rank=False)
+    """The best exact plan this engine finds for ``m`` (exhaustive for t ≤ 8).
+
+    For a feature-map similarity the exact computation *is* the low-rank plan (r = d_φ).
+    """
+    _check(m)
+    return _plan(m, causal, low_rank=isinstance(m.similarity, FeatureMap))
 
 
 def low_rank_plan(m: Mechanism, causal: str | None = None) -> Plan:

@@ -14,6 +14,8 @@ star(k)            x1·x2 + x1·x3 + … + x1·xk             Chakrabarti, Pitas
 tree(edges)        Σ over the tree's edges xa·xb         Chakrabarti, Pitassi, Alman 2026
 cycle(k)           x1·x2 + … + x(k-1)·xk + xk·x1         for exploration
 clique(k)          Σ over all pairs a < b of xa·xb       for exploration
+linear()           x1·x2, sim = φ(q)·φ(k), φ = elu + 1   Katharopoulos et al. 2020
+elementwise(t)     −(x1 − x2)², per channel, Taylor t    Feng 2025
 =================  ====================================  ==============================================
 
 :func:`from_spec` turns a command-line spec (``strassen``, ``path:4``,
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 
 from polyth.errors import PolyError
 from polyth.mechanism import MAX_VARIABLES, Mechanism
+from polyth.similarity import FEATURE_MAPS, FeatureMap, Taylor
 
 
 def _size(value, what: str, smallest: int) -> int:
@@ -129,6 +132,43 @@ def clique(k: int = 4) -> Mechanism:
     return Mechanism.from_hypergraph(list(itertools.combinations(range(1, k + 1), 2)), name=f"clique({k})")
 
 
+def linear(feature_map: str = "elu+1", eps: float = 1e-6) -> Mechanism:
+    """Linear attention (Katharopoulos et al. 2020): h = x1·x2 with sim(q, k) = φ(q)·φ(k).
+
+    out_i = Σ_j φ(q_i)·φ(k_j) v_j / (Σ_j φ(q_i)·φ(k_j) + eps); ``feature_map`` names φ
+    (``"elu+1"``, the paper's; :data:`polyth.similarity.FEATURE_MAPS` lists the known maps).
+    The score table is exactly a rank-d factor, so the exact cost is O(n·d·dv) and the causal
+    form is a recurrence with an O(d·dv) state.
+    """
+    return Mechanism.from_hypergraph(
+        [(1, 2)], name=f"linear({feature_map})", similarity=FeatureMap(feature_map, eps)
+    )
+
+
+def elementwise(order: int = 6, allow_odd: bool = False) -> Mechanism:
+    """Element-wise attention (Feng 2025): per channel c, weight exp(−(q_c − k_c)²), scale 1.
+
+    exp(−(q − k)²) = exp(−q²) · exp(2qk) · exp(−k²): exp(−q²) cancels in the normalisation,
+    exp(−k²) stays exact and the approximate form expands exp(2qk) to Taylor order ``order``
+    (rank order + 1 per channel: O(t·n·D) time, O(t·D) per decoded token). Odd orders can make
+    a denominator zero and need ``allow_odd=True``. The exact form (method="exact") is the
+    per-channel softmax.
+    """
+    similarity = Taylor(_size_order(order), allow_odd=allow_odd)
+    return Mechanism.from_polynomial(
+        "-(x1 - x2)**2", per_channel=True, scale=1, name=f"elementwise({order})", similarity=similarity
+    )
+
+
+def _size_order(order) -> int:
+    if isinstance(order, bool):
+        raise PolyError(f"the Taylor order must be a positive integer, got {order!r}")
+    try:
+        return operator.index(order)
+    except TypeError:
+        raise PolyError(f"the Taylor order must be a positive integer, got {order!r}") from None
+
+
 # ------------------------------------------------------------------ specs
 def _no_argument(name: str, text: str | None) -> None:
     if text is not None:
@@ -146,6 +186,16 @@ def _edges_argument(name: str, text: str | None) -> list[tuple[int, int]]:
     if text is None or not re.fullmatch(rf"{pair}(,{pair})*", text):
         raise PolyError(f"zoo mechanism {name!r} needs its edges, as in {name}:1-2,2-3,2-4")
     return [tuple(int(v) for v in edge.split("-")) for edge in text.split(",")]
+
+
+def _feature_map_argument(name: str, text: str | None) -> str | None:
+    if text is None:
+        return None
+    if text.strip() not in FEATURE_MAPS:
+        raise PolyError(
+            f"zoo mechanism {name!r} takes a feature map ({', '.join(FEATURE_MAPS)}), as in {name}:elu+1"
+        )
+    return text.strip()
 
 
 @dataclass(frozen=True)
@@ -170,6 +220,8 @@ ZOO: dict[str, ZooEntry] = {
     "tree": ZooEntry(tree, _edges_argument, "tree:1-2,2-3,2-4", _TREES),
     "cycle": ZooEntry(cycle, _integer_argument, "cycle:5", "for exploration"),
     "clique": ZooEntry(clique, _integer_argument, "clique:4", "for exploration"),
+    "linear": ZooEntry(linear, _feature_map_argument, "linear", "Katharopoulos et al. 2020"),
+    "elementwise": ZooEntry(elementwise, _integer_argument, "elementwise:6", "Feng 2025"),
 }
 
 _ZOO_SPEC = re.compile(r"(?P<name>[A-Za-z][A-Za-z_-]*)(?::(?P<argument>.*))?\Z", re.DOTALL)
@@ -196,9 +248,9 @@ def from_spec(spec: str) -> Mechanism:
     """The mechanism a spec names: a zoo name with its argument, or else a polynomial.
 
     Zoo specs: ``self``, ``strassen``, ``tensor:K``, ``path:T``, ``star:K``, ``cycle:K``,
-    ``clique:K``, ``tree:A-B,C-D,…``. Anything else is parsed (never executed) as an
-    attention polynomial, e.g. ``"x1*x2 + x2*x3"``. Raises :class:`PolyError` for an
-    unknown name, listing the zoo.
+    ``clique:K``, ``tree:A-B,C-D,…``, ``linear`` (or ``linear:elu+1``), ``elementwise:T``.
+    Anything else is parsed (never executed) as an attention polynomial, e.g.
+    ``"x1*x2 + x2*x3"``. Raises :class:`PolyError` for an unknown name, listing the zoo.
     """
     if not isinstance(spec, str):
         raise PolyError(f"a mechanism spec is text, got {type(spec).__name__}")
