@@ -1,0 +1,81 @@
+"""`polyth report --quick`: the CI-sized main job writes a complete, self-contained report."""
+
+import json
+import re
+
+import pytest
+
+from polyth import zoo
+from polyth.cli import main
+from polyth.verify import report as report_module
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    code = main(["report", "--quick", "--quiet", "--out", str(folder)])
+    return code, folder
+
+
+def test_quick_report_writes_markdown_json_and_figures(quick_report):
+    code, folder = quick_report
+    assert code == 0
+    markdown = (folder / "report.md").read_text(encoding="utf-8")
+    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown):
+        assert (folder / image).read_bytes()[:4] == b"\x89PNG", image
+    assert (folder / "degree-threshold.png").exists()
+    for case in report_module.CASES:
+        assert f"## {case.title}: `{case.spec}`" in markdown
+        assert (folder / f"runtime-{case.spec.replace(':', '')}.png").exists()
+    assert "## Machine and versions" in markdown and "| numba |" in markdown
+
+
+def test_quick_report_json_records_machine_and_every_measurement(quick_report):
+    _, folder = quick_report
+    data = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    assert {"python", "numpy", "numba", "cpu_count", "date", "wall_seconds", "backend"} <= set(
+        data["machine"]
+    )
+    by_spec = {entry["spec"]: entry for entry in data["mechanisms"]}
+    assert {"self", "path:3", "star:4", "strassen", "tensor:3"} <= set(by_spec)
+    assert by_spec["strassen"]["runtime"][0]["predicted_exponent"] == 3
+    assert {r["method"] for r in by_spec["path:3"]["runtime"]} == {"exact", "naive"}
+    for entry in data["mechanisms"]:
+        for run in entry["runtime"]:
+            assert len(run["points"]) >= 2 and all(len(p["repeats"]) >= 5 for p in run["points"])
+        for check in entry["approx"]:
+            if check["measured_error"] is not None:
+                assert check["measured_error"] <= check["predicted_error"]
+    assert set(data["degree_curves"]) == {"2", "3"}
+
+
+def test_optional_mechanisms_are_included_or_listed(quick_report):
+    _, folder = quick_report
+    data = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    specs = {entry["spec"] for entry in data["mechanisms"]}
+    for attribute, case in report_module.OPTIONAL_CASES:
+        assert (case.spec in specs) == hasattr(zoo, attribute)
+        assert (case.title in data["not_available"]) != hasattr(zoo, attribute)
+
+
+def test_report_prints_where_it_is(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(report_module, "CASES", report_module.CASES[:1])
+    monkeypatch.setattr(report_module, "OPTIONAL_CASES", ())
+    assert main(["report", "--quick", "--quiet", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"report written to {tmp_path / 'r' / 'report.md'}")
+
+
+@pytest.mark.parametrize("argv", [["report", "--backend", "tpu"], ["report", "--quick", "extra"]])
+def test_report_bad_arguments_exit_2_with_one_line(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("polyth: error: ") and err.count("\n") == 1
+
+
+def test_report_into_a_file_is_a_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["report", "--quick", "--quiet", "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("polyth: error: cannot create the results folder") and err.count("\n") == 1
