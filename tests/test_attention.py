@@ -231,3 +231,34 @@ def test_the_executor_runs_the_plans_steps(spec, causal):
     assert [s.kind for s in timed.steps] == [s.kind for s in plan.steps if s.kind != "normalize"]
     assert [s.variable for s in timed.steps] == list(plan.order)
     np.testing.assert_allclose(timed.output, polyth.reference.attention(m, Q, V, causal=causal), atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "text,causal",
+    [
+        ("x1*x2 + x2*x3 + x3*x4", "prefix"),
+        ("x1*x2 + x2*x3 + x3*x4", "nested"),
+        ("x1*x2 + x2*x3 + x3*x4 + x4*x1", None),
+        ("x1*x2*x3 + x3*x4 - 0.3*x2**2", "prefix"),
+    ],
+)
+def test_every_elimination_order_executes_correctly(text, causal):
+    """Not only the best order: every plan the engine can price runs and matches the reference."""
+    import itertools
+
+    from polyth.dispatch import initial_factors
+    from polyth.execute import Elimination
+    from polyth.inputs import prepare
+    from polyth.plan import plan_with_order
+
+    m = polyth.Mechanism.from_polynomial(text)
+    Q, V = random_inputs(m, 6, 3, 2, np.random.default_rng(4), batch=2)
+    ref = polyth.reference.attention(m, Q, V, causal=causal)
+    inputs = prepare(m, Q, V, causal=causal)
+    for order in itertools.permutations(range(1, m.t)):
+        plan = plan_with_order(m, order, causal=causal)
+        run = Elimination(
+            initial_factors(plan, inputs.Q, dict(inputs.V), m.scale_for(3)), 6, "cpu", inputs.dtype
+        )
+        np.testing.assert_allclose(run.run(plan), ref, atol=1e-9, err_msg=str(order))
+        assert [r.kind for r in run.records] == [s.kind for s in plan.steps if s.kind != "normalize"]
