@@ -56,7 +56,7 @@ CASES = (
     Case("self", "Self-attention", ("exact", "approx")),
     Case("path:3", "Path-3 (tree attention)", ("exact", "naive")),
     Case("star:4", "Star-4 (tree attention)"),
-    Case("strassen", "Strassen attention", time_factor=2.5),
+    Case("strassen", "Strassen attention", time_factor=6.0),
     Case("tensor:3", "3-tensor attention"),
 )
 OPTIONAL_CASES = (  # (zoo attribute, case): included when polyth.zoo has the builder
@@ -83,7 +83,7 @@ class Settings:
         if quick:
             return cls(0.02, 3, 5, (0.5, 1.5), 12, 1, (0.5, 1.0, 2.0, 3.0), 4096)
         return cls(
-            0.6,
+            1.0,
             4,
             5,
             (0.5, 1.0, 1.5, 2.0, 2.5, 3.0),

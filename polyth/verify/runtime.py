@@ -48,6 +48,7 @@ APPROX_B, APPROX_EPS, APPROX_D = 1.0, 1e-3, 4
 MIN_START_OPERATIONS = 1e5
 DEFAULT_MAX_SECONDS = 0.5
 DEFAULT_POINTS = 4
+OVERHEAD_FRACTION = 20  # sizes faster than max_seconds / this are taken as overhead-dominated
 SMALLEST_N, LARGEST_N = 8, 1 << 20
 
 
@@ -119,9 +120,9 @@ def choose_sizes(
 ) -> list[int]:
     """Doubling sizes where the work dominates and one run takes at most ``max_seconds``.
 
-    From :func:`start_size`, n doubles while the time of one run (``time_once(n)``: the faster
-    of two after a warm-up) extrapolated by the predicted operation count stays below ``max_seconds``;
-    the last ``points`` sizes are kept, dropping those faster than ``max_seconds / 100``
+    From :func:`start_size`, n doubles while the time of one run (``time_once(n)``, after a
+    warm-up) extrapolated by the predicted operation count stays below ``max_seconds``;
+    the last ``points`` sizes are kept, dropping those faster than ``max_seconds / 20``
     (overhead-dominated) while at least three remain.
     """
     n = start_size(prediction)
@@ -132,7 +133,7 @@ def choose_sizes(
             break
         n *= 2
         probed.append((n, time_once(n)))
-    kept = [size for size, seconds in probed if seconds >= max_seconds / 100]
+    kept = [size for size, seconds in probed if seconds >= max_seconds / OVERHEAD_FRACTION]
     if len(kept) < min(3, len(probed)):
         kept = [size for size, _ in probed[-3:]]
     if len(kept) < 2:
@@ -280,11 +281,15 @@ def _step_label(record) -> str:
     return record.kernel if record.variable < 0 else f"{record.kind}[x{record.variable + 1}]:{record.kernel}"
 
 
-def time_attention(m: Mechanism, Q, V, repeats: int, on_repeat=None, **options) -> Point:
-    """Warm up once, then run ``repeats`` times: the medians (total and per step); n from Q."""
+def time_attention(
+    m: Mechanism, Q, V, repeats: int, on_repeat=None, warm_up: bool = True, **options
+) -> Point:
+    """Warm up once (unless ``warm_up=False``: compiled already), then run ``repeats`` times:
+    the medians (total and per step); n from Q."""
     from polyth.dispatch import attention
 
-    attention(m, Q, V, **options)
+    if warm_up:
+        attention(m, Q, V, **options)
     totals, per_step = [], {}
     for _ in range(repeats):
         timed = attention(m, Q, V, return_timings=True, **options)
@@ -349,13 +354,14 @@ def verify_runtime(
     def inputs(n: int):
         return random_inputs(m, n, d, dv, dtype, rng, value_bound)
 
+    probed: set[int] = set()  # sizes run once already: compiled, no second warm-up needed
+
+    def time_once(n: int) -> float:
+        probed.add(n)
+        return min(time_attention(m, *inputs(n), 2, **options).repeats)  # the faster: spikes skew less
+
     if sizes is None:
-        sizes = choose_sizes(
-            prediction,
-            lambda n: min(time_attention(m, *inputs(n), 2, **options).repeats),
-            max_seconds,
-            points,
-        )
+        sizes = choose_sizes(prediction, time_once, max_seconds, points)
     else:
         sizes = _check_sizes(sizes)
     name = label or m.name or str(m.polynomial)
@@ -363,7 +369,9 @@ def verify_runtime(
     measured = []
     try:
         for n in sizes:
-            point = time_attention(m, *inputs(n), repeats, on_repeat=bar.update, **options)
+            point = time_attention(
+                m, *inputs(n), repeats, on_repeat=bar.update, warm_up=n not in probed, **options
+            )
             measured.append(replace(point, operations=int(prediction.count(n))))
     finally:
         bar.close()
