@@ -181,6 +181,7 @@ def cached_exact_plan(m: Mechanism, causal: str | None):
         m.untied,
         m.scale,
         m.per_channel,
+        repr(m.similarity),
         causal,
     )
     if key not in _PLANS:

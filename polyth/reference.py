@@ -59,8 +59,19 @@ def attention(
     Refuses, with :class:`~polyth.InputError`, more than ``max_work`` tuple-coordinates
     ``b · n^t · d``; raises :class:`~polyth.NumericalError` if a score or the output is
     not finite in float64.
+
+    Similarity: a feature map φ (linear attention) is computed by its own definition
+    (:func:`polyth.similarity.feature_map_reference`); a Taylor similarity is the approximate
+    form of the exp definition, so the reference computes the exact exp form it approximates.
     """
     inputs = prepare(m, Q, V, causal=causal, dtype=np.float64)
+    from polyth.similarity import FeatureMap, feature_map_reference
+
+    if isinstance(m.similarity, FeatureMap):
+        (value,) = inputs.V.values()
+        return inputs.user_shape(
+            feature_map_reference(m.similarity, inputs.Q[0], inputs.Q[1], value, inputs.causal)
+        )
     _check_budget(m, inputs.b, inputs.n, inputs.d, max_work)
     parents = nested_parents(m) if inputs.causal == "nested" else None
     scale = m.scale_for(inputs.d)
