@@ -8,7 +8,8 @@ Everything comes out of one engine: the exact plan (:mod:`polyth.plan`) and its 
 The verdict is ``tight`` when the plan's exponent equals the best lower bound's
 exponent (as sympy expressions in ω), ``gap`` when a non-trivial lower bound applies
 but is smaller (or only known to exceed a value), and ``open`` when only the trivial
-input-reading bound applies.
+input-reading bound applies and the plan is slower than reading the input (a linear-time
+plan meets that bound, and is tight).
 
 A similarity kernel other than exp (:mod:`polyth.similarity`) adds the decoding
 view, derived from the same engine: the recurrent form of the prefix-causal
@@ -122,6 +123,8 @@ class Bounds:
     @property
     def verdict(self) -> str:
         best = self.best_lower
+        if not best.strict and sympy.simplify(self.exponent - best.exponent(self.mechanism)) == 0:
+            return "tight"  # linear-time plans meet even the input-reading bound
         if best.id == "input":
             return "open"
         if not best.strict and sympy.simplify(self.exponent - best.exponent(self.mechanism)) == 0:

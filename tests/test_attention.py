@@ -86,6 +86,11 @@ def test_exact_and_naive_match_reference_on_random_mechanisms(m, n, seed, data):
     ],
 )
 def test_methods_on_every_backend_match_reference(spec, causal, method, backend):
+    if method == "naive" and backend == "cudasim" and spec != "self":
+        pytest.skip(
+            "the naive CUDA kernel takes minutes per t = 3 case in the simulator; "
+            "tests/kernels/test_naive.py covers it on cudasim at t = 3"
+        )
     m = zoo.from_spec(spec)
     rng = np.random.default_rng(7)
     Q, V = random_inputs(m, 8, 3, 2, rng, batch=2)
