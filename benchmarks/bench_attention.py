@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -36,21 +35,12 @@ from pathlib import Path
 import numba
 import numpy as np
 import torch
+from timing import median_time
 
 import polyth
 from polyth import zoo
 
 ROOT = Path(__file__).resolve().parent
-
-
-def timed(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def dense_edge(A, K, W, bias):
@@ -78,7 +68,11 @@ def bench_path3(n, d, repeats, rng):
 
     with torch.inference_mode():
         gap = float(np.abs(ours() - dense().numpy()).max())
-        t = {"polyth": timed(ours, repeats), "dense": timed(dense, repeats), "sdpa": timed(sdpa, repeats)}
+        t = {
+            "polyth": median_time(ours, repeats),
+            "dense": median_time(dense, repeats),
+            "sdpa": median_time(sdpa, repeats),
+        }
     return {
         "n": n,
         "d": d,
@@ -117,8 +111,8 @@ def bench_strassen(n, d, repeats, rng):
 
     with torch.inference_mode():
         gap = float(np.abs(ours(q, k1, k2) - theirs(q, k1, k2)).max())
-        t_ours = timed(lambda: ours(q, k1, k2), repeats)
-        t_theirs = timed(lambda: theirs(q, k1, k2), repeats)
+        t_ours = median_time(lambda: ours(q, k1, k2), repeats)
+        t_theirs = median_time(lambda: theirs(q, k1, k2), repeats)
         big = [x * np.float32(6.0) for x in (q, k1, k2)]
         theirs_big = theirs(*big)
         timed_big = polyth.attention(
@@ -219,10 +213,10 @@ def bench_gemm_fraction(n, d, repeats, rng):
     import kernels
 
     A, K, W = (rng.standard_normal((1, n, d)).astype(np.float32) for _ in range(3))
-    t_edge = timed(lambda: kernels.edge_pass(A * np.float32(1 / d), K, W, backend="cpu"), repeats)
+    t_edge = median_time(lambda: kernels.edge_pass(A * np.float32(1 / d), K, W, backend="cpu"), repeats)
     edge_flops = 2.0 * n * n * d * 2  # scores and values, multiply-add = 2 flops
     X = rng.standard_normal((2048, 2048)).astype(np.float32)
-    t_gemm = timed(lambda: X @ X, repeats)
+    t_gemm = median_time(lambda: X @ X, repeats)
     gemm_rate = 2.0 * 2048**3 / t_gemm
     return {
         "edge_gflops": edge_flops / t_edge / 1e9,

@@ -17,22 +17,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import numba
 import numpy as np
 import torch
+from timing import run_times
 
 from kernels.edge import edge_pass
 
 
 def timed(fn, repeats):
-    fn()  # warm-up (JIT compilation, caches)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
+    times = run_times(fn, repeats)
     return statistics.median(times), min(times)
 
 

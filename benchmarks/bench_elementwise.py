@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from timing import best_time
 
 import kernels
 import polyth
@@ -38,17 +39,6 @@ from polyth import zoo
 from polyth.similarity import taylor_error
 
 D = 64
-
-
-def best_time(fn, repeats=5) -> float:
-    """The fastest of ``repeats`` runs after a warm-up (robust to other load on a shared machine)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def sample(rng, n, B, dtype=np.float32):

@@ -33,27 +33,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_time
 
 import kernels
 import polyth
 from polyth import zoo
+from polyth.verify.fit import fit_exponent
 
 D = 64
-
-
-def best_time(fn, repeats=5) -> float:
-    """The fastest of ``repeats`` runs after a warm-up (robust to other load on a shared machine)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def fit_exponent(ns, ts) -> float:
-    return float(np.polyfit(np.log(ns), np.log(ts), 1)[0])
 
 
 def time_scaling(ns, sdpa_max, fit_from):
@@ -77,11 +64,11 @@ def time_scaling(ns, sdpa_max, fit_from):
             f"sdpa {'-' if sdpa is None else f'{sdpa * 1e3:9.2f} ms'}"
         )
     fitted = [r for r in rows if r["n"] >= fit_from]
-    exponent = fit_exponent([r["n"] for r in fitted], [r["linear_s"] for r in fitted])
+    exponent = fit_exponent([r["n"] for r in fitted], [r["linear_s"] for r in fitted]).exponent
     sdpa_rows = [r for r in rows if r["sdpa_causal_s"] is not None]
     sdpa_exponent = fit_exponent(
         [r["n"] for r in sdpa_rows[-3:]], [r["sdpa_causal_s"] for r in sdpa_rows[-3:]]
-    )
+    ).exponent
     return rows, exponent, sdpa_exponent, crossover_length(sdpa_rows, "linear_s", "sdpa_causal_s")
 
 
