@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from polyth.mechanism import Mechanism
+from polyth.plan import support_groups
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,6 @@ class SupportTable:
     def width(self) -> int:
         """Feature width D (or monomials per channel in per-channel mode)."""
         return next(iter(self.features.values())).shape[-1]
-
-
-def supports_in_order(m: Mechanism) -> dict[tuple[int, ...], tuple[int, ...]]:
-    """Distinct monomial supports, each with the indices of its monomials, in first-seen order."""
-    tables: dict[tuple[int, ...], list[int]] = {}
-    for i, mono in enumerate(m.monomials):
-        tables.setdefault(mono.support, []).append(i)
-    return {s: tuple(ms) for s, ms in tables.items()}
 
 
 def support_tables(
@@ -64,7 +57,7 @@ def support_tables(
         return Q[slot_index[key]]
 
     tables = []
-    for support, monomials in supports_in_order(m).items():
+    for support, monomials in support_groups(m):
         features = {}
         for position, a in enumerate(support):
             blocks = []

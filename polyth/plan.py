@@ -240,7 +240,7 @@ def causal_thresholds(m: Mechanism, causal: str | None) -> list[tuple[int, int]]
     return [(child, parent) for parent, child in nx.bfs_edges(graph, 0)]
 
 
-def _tables(m: Mechanism) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+def support_groups(m: Mechanism) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     """(support, monomial indices) per distinct support, in order of first appearance."""
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, mono in enumerate(m.monomials):
@@ -256,7 +256,7 @@ def _initial(m: Mechanism, causal: str | None, low_rank: bool):
     ranks: set[int] = set()
     factors: list[Factor] = []
     attached: set[tuple[int, int]] = set()
-    for support, monos in _tables(m):
+    for support, monos in support_groups(m):
         if low_rank and len(support) >= 2:
             rho = len(names)
             names.append("ρ(" + ",".join(m.variables[a] for a in support) + ")")
@@ -577,7 +577,7 @@ def similarity_rank(m: Mechanism) -> sympy.Expr | None:
         return similarity.rank(_cost.d)
     if isinstance(similarity, Taylor):
         widths = Widths.for_mechanism(m)
-        tables = [monos for support, monos in _tables(m) if len(support) >= 2]
+        tables = [monos for support, monos in support_groups(m) if len(support) >= 2]
         if not tables:
             return None
         widest = max(tables, key=len)

@@ -80,7 +80,7 @@ def taylor_error(m, B: float, d: int = 1) -> tuple[float, float]:
     R ≥ g + 1, where no useful bound holds).
     """
     from polyth.approx import GRID_POINTS, factor_range, taylor_relative_error
-    from polyth.plan import _tables
+    from polyth.plan import support_groups
 
     similarity = m.similarity
     if not isinstance(similarity, Taylor):
@@ -88,7 +88,7 @@ def taylor_error(m, B: float, d: int = 1) -> tuple[float, float]:
     if isinstance(B, bool) or not isinstance(B, (int, float)) or not (0 < B < math.inf):
         raise InputError(f"B must be a positive finite number, got {B!r}")
     g = similarity.order
-    tables = [monos for support, monos in _tables(m) if len(support) >= 2]
+    tables = [monos for support, monos in support_groups(m) if len(support) >= 2]
     worst = 0.0
     for monos in tables:
         R = factor_range(m, monos, float(B), d)
