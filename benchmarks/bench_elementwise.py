@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from timing import best_time
+from timing import best_time, plot_decode_per_token
 
 import kernels
 import polyth
@@ -191,16 +191,9 @@ def plots(out: Path, order_rows, time_rows, recurrent, cached):
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "time_vs_n.png", dpi=120)
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    window = 64
-    smooth = np.ones(window) / window
-    ax.semilogy(np.convolve(recurrent, smooth, "valid") * 1e6, label="Taylor, recurrent step")
-    ax.semilogy(np.convolve(cached, smooth, "valid") * 1e6, label="exact, KV cache")
-    ax.set_xlabel("token position")
-    ax.set_ylabel(f"µs per token (moving mean of {window})")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "decode_per_token.png", dpi=120)
+    plot_decode_per_token(
+        out / "decode_per_token.png", {"Taylor, recurrent step": recurrent, "exact, KV cache": cached}
+    )
     plt.close("all")
 
 

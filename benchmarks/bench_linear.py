@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from timing import best_time
+from timing import best_time, plot_decode_per_token
 
 import kernels
 import polyth
@@ -177,16 +177,9 @@ def plots(out: Path, rows, recurrent, softmax, mem):
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "time_vs_n.png", dpi=120)
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    window = 64
-    smooth = np.ones(window) / window
-    ax.semilogy(np.convolve(recurrent, smooth, "valid") * 1e6, label="linear, recurrent step")
-    ax.semilogy(np.convolve(softmax, smooth, "valid") * 1e6, label="softmax, KV cache")
-    ax.set_xlabel("token position")
-    ax.set_ylabel(f"µs per token (moving mean of {window})")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "decode_per_token.png", dpi=120)
+    plot_decode_per_token(
+        out / "decode_per_token.png", {"linear, recurrent step": recurrent, "softmax, KV cache": softmax}
+    )
     fig, ax = plt.subplots(figsize=(5, 3.6))
     ax.loglog(
         [r["n"] for r in mem],
