@@ -16,10 +16,10 @@ import sys
 from collections.abc import Sequence
 
 from polyth import __version__
-from polyth.commands import bounds, demo, report, show, verify
+from polyth.commands import bounds, demo, report, show, tasks, verify
 from polyth.errors import NumericalError
 
-COMMANDS = [show, bounds, demo, verify, report]
+COMMANDS = [show, bounds, demo, verify, report, tasks]
 
 USAGE_ERROR = 2
 NUMERICAL_FAILURE = 1
