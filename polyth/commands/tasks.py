@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-SUBCOMMANDS: list[str] = []
+SUBCOMMANDS: list[str] = ["predict"]
 
 
 def register(subparsers) -> None:

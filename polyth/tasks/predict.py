@@ -386,8 +386,8 @@ def _positive(m: Mechanism, task: str) -> Prediction | None:
     parts = []
     for result, simulation, pattern in found:
         how = simulation.describe(m, pattern)
-        via = "is" if how == "as it stands" else f"simulates it by {how}"
-        parts.append(f"{result.label} ({result.statement}); this mechanism {via}")
+        via = "this mechanism itself" if how == "as it stands" else f"simulated by {how}"
+        parts.append(f"{result.label} ({result.statement}): {via}")
     best = found[0][0]
     fewest = min((r.heads for r, _, _ in found if r.heads is not None), default=None)
     heads_note = best.heads_note
