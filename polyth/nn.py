@@ -31,6 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from polyth.errors import InputError
+from polyth.poly_attention import PolyAttention, TorchSelfAttention
 
 CHUNK = 64
 
@@ -193,6 +194,8 @@ __all__ = [
     "CausalDotProduct",
     "ElementwiseAttention",
     "LinearAttention",
+    "PolyAttention",
+    "TorchSelfAttention",
     "elementwise_attention",
     "elu_feature_map",
     "linear_attention",

@@ -97,7 +97,7 @@ def plan_attention(
         raise InputError(
             "a feature-map similarity is linear attention, not softmax: use polyth.nn.LinearAttention"
         )
-    plan = _resolve_plan(m, causal, plan)
+    plan = resolve_plan(m, causal, plan)
     q, v, lead = _check_inputs(m, Q, V)
     n, d = q[0].shape[-2], q[0].shape[-1]
     scale = m.scale_for(d)
@@ -138,7 +138,9 @@ def _plan_key(m: Mechanism, causal) -> tuple:
     return (m.variables, monomials, m.values, m.untied, m.scale, m.per_channel, repr(m.similarity), causal)
 
 
-def _resolve_plan(m: Mechanism, causal, plan) -> Plan:
+def resolve_plan(m: Mechanism, causal: str | None, plan: Plan | None = None) -> Plan:
+    """``plan`` checked against ``m`` and ``causal``, or (None) the exact plan, searched once per
+    mechanism as written and causal mode."""
     if causal not in CAUSAL_MODES:
         raise InputError(f'causal must be None, "prefix" or "nested", got {causal!r}')
     if plan is None:
