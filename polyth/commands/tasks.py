@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-SUBCOMMANDS: list[str] = ["predict"]
+SUBCOMMANDS: list[str] = ["check", "predict"]
 
 
 def register(subparsers) -> None:
