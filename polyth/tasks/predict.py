@@ -46,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import sympy
 
 from polyth import zoo
@@ -165,7 +166,7 @@ POSITIVE: tuple[KnownResult, ...] = (
         ("match3",),
         "one layer of Strassen attention solves Match3 (2 heads, d = 8)",
         KOZACHINSKIY_2025,
-        "2 heads (one layer, d = 8)",
+        "2 heads, one layer, d = 8",
         2,
     ),
     KnownResult(
@@ -324,9 +325,10 @@ def simulate(m: Mechanism, pattern: Mechanism) -> Simulation | None:
     if not place(1):
         return None
     image = set(mapping.values())
+    distinct = len(set(hosts.values())) == len(hosts)
     exact = (
         not m.untied
-        and len(set(hosts.values())) == len(hosts)
+        and distinct
         and all(set(m.monomials[h].support) <= image for h in hosts.values())
         and all(m.monomials[h].coefficient == 1 for h in hosts.values())
         and sum(set(mono.support) <= image for mono in m.monomials) == len(hosts)
@@ -334,8 +336,41 @@ def simulate(m: Mechanism, pattern: Mechanism) -> Simulation | None:
     return Simulation(
         tuple(mapping[b] for b in range(pattern.t)),
         tuple(hosts[i] for i in range(len(edges))),
-        1 if m.untied or exact or len(edges) == 1 else len(edges),
+        1 if exact or len(edges) == 1 or (m.untied and distinct) else len(edges),
     )
+
+
+def lift_inputs(m: Mechanism, pattern: Mechanism, simulation: Simulation, Q, V) -> tuple[list, dict]:
+    """The simulation made concrete: inputs of ``m`` whose attention output equals ``pattern``'s.
+
+    ``Q`` holds ``pattern``'s tied inputs, one ``(n, d)`` array per variable, and ``V`` maps its
+    1-based value variables to ``(n, dv)`` arrays. Returns ``m``'s inputs (one per
+    ``m.input_slots``) of dimension ``E·d``, E the pattern's monomials: block i carries pattern
+    monomial i on its host (its variables' inputs, the first scaled by
+    scale_P / (scale_M · coefficient), the host's other variables the constant 1) and is 0
+    elsewhere; values not in the image of the pattern's are 1.
+    """
+    Q = [np.asarray(q, dtype=np.float64) for q in Q]
+    n, d = Q[0].shape
+    blocks = len(pattern.monomials)
+    width = blocks * d
+    scale_p, scale_m = pattern.scale_for(d), m.scale_for(width)
+    owner = {a: b for b, a in enumerate(simulation.mapping)}
+    lifted = {slot: np.zeros((n, width)) for slot in m.input_slots}
+    for i, (e, host) in enumerate(zip(pattern.supports, simulation.hosts)):
+        columns = slice(i * d, (i + 1) * d)
+        image = [simulation.mapping[b] for b in e]
+        for a in m.monomials[host].support:
+            block = Q[owner[a]] if a in image else np.ones((n, d))
+            if a == image[0]:
+                block = block * (scale_p / (scale_m * m.monomials[host].value))
+            lifted[(host if m.untied else None, a)][:, columns] = block
+    dv = next(iter(V.values())).shape[-1]
+    values = {}
+    for a in m.values:
+        b = owner.get(a)
+        values[a + 1] = np.asarray(V[b + 1], dtype=np.float64) if b in pattern.values else np.ones((n, dv))
+    return [lifted[slot] for slot in m.input_slots], values
 
 
 def is_structure(m: Mechanism, structure: Mechanism) -> bool:
