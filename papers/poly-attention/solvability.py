@@ -255,7 +255,8 @@ def build_table(results: Path, rows: list[str] = ROWS) -> str:
                 cell = "**≠** " + cell
                 details = {"prediction": p.reason, "construction": c.detail, "learning": lrn.detail}
                 for a, x, b, y in pairs:
-                    why = _EXPLAIN.get((a, x, b, y), "").capitalize()
+                    why = _EXPLAIN.get((a, x, b, y), "")
+                    why = why[:1].upper() + why[1:]
                     evidence = details[b] or details[a]
                     conflicts.append(
                         f"- **{spec}, {task_label(task)}**: {a} {x} vs {b} {y} ({evidence}). {why}"
