@@ -277,6 +277,8 @@ def test_table_merges_results_and_marks_disagreements(tmp_path):
     disagreements = document.split("## Disagreements")[1].split("##")[0]
     assert "**self, compose:2**: prediction no vs learning yes" in disagreements
     assert "**strassen, Match3**: prediction yes vs construction no" in disagreements
+    assert "entry bound B too small" in disagreements
+    assert "results/training_match3.json: unreadable" in document
     assert document.count("**≠**") == 2 + 1  # two cells, and once in the rules
     assert "self-2L (2 layers) on compose:2: ✓ 2/2" in document
     assert "'relations'" in document  # a task outside the table is noted, not dropped silently

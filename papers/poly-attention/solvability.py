@@ -163,6 +163,9 @@ def learning_outcomes(results: Path) -> tuple[Source, list[str]]:
             groups.setdefault((m, task, str(run.get("model")), _layers(run)), []).append(
                 run["final_accuracy"]
             )
+    source.notes += [
+        f"results/{name}: {status}" for name, status in zip(TRAINING_FILES, statuses) if status != "ok"
+    ]
     if all(s != "ok" for s in statuses):
         source.status = "unreadable" if "unreadable" in statuses else "not run"
         return source, deeper
