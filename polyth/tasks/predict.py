@@ -224,7 +224,7 @@ class Simulation:
 
     mapping: tuple[int, ...]
     hosts: tuple[int, ...]
-    blocks: int  # channel blocks used (1: M restricted to φ(P) already is P)
+    blocks: int  # channel blocks the simulation needs (1: deletion alone, or distinct untied hosts)
 
     def describe(self, m: Mechanism, pattern: Mechanism) -> str:
         names = m.variables
