@@ -65,9 +65,9 @@ class Construction:
 
 
 def _registry() -> dict[tuple[str, str], Callable[[], Construction]]:
-    from polyth.tasks import construct_compose
+    from polyth.tasks import construct_compose, construct_match
 
-    return {**construct_compose.REGISTRY}
+    return {**construct_compose.REGISTRY, **construct_match.REGISTRY}
 
 
 CONSTRUCTIONS: dict[tuple[str, str], Callable[[], Construction]] = _registry()
