@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-SUBCOMMANDS: list[str] = ["check", "predict"]
+SUBCOMMANDS: list[str] = ["check", "train", "predict"]
 
 
 def register(subparsers) -> None:
