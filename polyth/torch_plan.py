@@ -262,20 +262,22 @@ def _threshold(pair, scope, n: int, dtype, device) -> torch.Tensor:
     return torch.where(allowed, zero, zero - math.inf)
 
 
-def _log_softmax_parts(joint: torch.Tensor, axis: int):
-    """(logsumexp over ``axis``, softmax weights) with −∞ for an all-masked row and zero weights there.
+def _log_sum_exp(joint: torch.Tensor, axis: int):
+    """(logsumexp over ``axis``, the shifted exponentials, their sum) for a softmax over ``axis``.
 
-    The shift is detached (log Σ exp(x − c) + c is exact for any constant c), and an empty
-    row divides by 1, so no NaN reaches the backward pass.
+    The softmax weights are ``exps / total`` (divided after the contraction with the values,
+    which is n times smaller). The shift is detached (log Σ exp(x − c) + c is exact for any
+    constant c); an all-masked row gets log −∞, zero weights and a total of 1, so no NaN
+    reaches the backward pass.
     """
     peak = joint.detach().amax(axis, keepdim=True)
     peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
-    weights = torch.exp(joint - peak)
-    total = weights.sum(axis, keepdim=True)
+    exps = torch.exp(joint - peak)
+    total = exps.sum(axis, keepdim=True)
     nonempty = total > 0
     safe = torch.where(nonempty, total, torch.ones_like(total))
     log = torch.where(nonempty, torch.log(safe) + peak, -math.inf)
-    return log.squeeze(axis), weights / safe
+    return log.squeeze(axis), exps, safe.squeeze(axis)
 
 
 class _Runner:
@@ -363,14 +365,14 @@ class _Runner:
         """Sum l_b out of the product of ``factors`` through their joint log-table."""
         union = tuple(sorted(set().union(*(f.scope for f in factors))))
         out = tuple(a for a in union if a != b)
-        log, weights = _log_softmax_parts(self.joint(factors, union), 1 + union.index(b))
+        log, exps, total = _log_sum_exp(self.joint(factors, union), 1 + union.index(b))
         carriers = [f for f in factors if f.value is not None]
         if not carriers:
             return Message(out, log, None)
-        operands = [weights, _labels(union)]
+        operands = [exps, _labels(union)]
         for f in carriers:
             operands += [f.value, _labels(f.scope, True)]
-        return Message(out, log, torch.einsum(*operands, _labels(out, True)))
+        return Message(out, log, torch.einsum(*operands, _labels(out, True)) / total.unsqueeze(-1))
 
     def matmul(self, step, inputs: dict[int, Message]) -> Message | None:
         """Σ_b exp(A(u1, b)) · exp(B(u2, b)) as a GEMM of max-shifted exponentials, with the
