@@ -137,6 +137,34 @@ def test_other_elimination_orders_and_empty_rows(spec, causal, order):
     np.testing.assert_allclose(out, reference.attention(m, Q, V, causal=causal), atol=1e-9)
 
 
+@pytest.mark.parametrize("n", [1, 2, 7, 9])
+@pytest.mark.parametrize("direction", ["prefix", "suffix"])
+def test_blocked_scan_equals_the_masked_joint_table(n, direction):
+    """The prefix_sum step (blocks of ~sqrt(n), padded) against the joint table with the threshold
+    as −∞, for [l_b ≤ l_p] and [l_b ≥ l_p], with masked entries and values on two scopes."""
+    g = torch.Generator().manual_seed(n)
+    runner = tp._Runner(tp.resolve_plan(zoo.path(3), "prefix"), 1.0, n)
+    runner.batch = 2
+    b, p, threshold = 2, 0, 99
+    pair = (b, p) if direction == "prefix" else (p, b)
+    runner.thresholds = {threshold: pair}
+    log = 30 * torch.randn(2, n, n, generator=g, dtype=torch.float64)
+    log = log.masked_fill(torch.rand(2, n, n, generator=g) < 0.3, -math.inf)
+    inputs = {
+        threshold: tp.Message((0, 2), tp._threshold(pair, (0, 2), n, torch.float64, "cpu"), None),
+        1: tp.Message((1, 2), log, torch.randn(2, n, n, 3, generator=g, dtype=torch.float64)),
+        2: tp.Message((2,), None, torch.randn(2, n, 3, generator=g, dtype=torch.float64)),
+    }
+    step = type("Step", (), {"eliminated": b, "partner": p})()
+    scan = runner.prefix(step, inputs)
+    joint = runner.eliminate(list(inputs.values()), b)
+    assert scan.scope == joint.scope == (0, 1)
+    torch.testing.assert_close(scan.log, joint.log, rtol=0, atol=1e-9)
+    finite = torch.isfinite(joint.log)
+    torch.testing.assert_close(scan.value[finite], joint.value[finite], rtol=0, atol=1e-9)
+    assert (scan.value[~finite] == 0).all()
+
+
 def test_chunked_batches_match_and_give_the_same_gradient():
     m = zoo.tensor(3)
     Q, V = arrays(m, n=4, d=2, b=5, seed=2)
