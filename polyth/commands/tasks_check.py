@@ -98,8 +98,9 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
+    scale = "1/d" if construction.mechanism.scale is None else f"{construction.mechanism.scale:g}"
     rows = [
-        ("mechanism", f"{args.mechanism}  (h = {report['mechanism']}, scale {report['scale']})"),
+        ("mechanism", f"{args.mechanism}  (h = {report['mechanism']}, scale {scale})"),
         ("task", f"{task}  (domain {domain})"),
         ("accuracy", f"{score:.4f}  ({round(score * args.instances)}/{args.instances} instances)"),
         ("n", str(n)),
