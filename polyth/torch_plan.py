@@ -383,6 +383,9 @@ class _Runner:
         carriers = [f for f in factors if f.value is not None]
         if not carriers:
             return Message(out, log, None)
+        if any(f.scope == union for f in carriers):  # no matrix product inside: multiply and sum
+            weighted = exps.unsqueeze(-1) * self.values(carriers, union)
+            return Message(out, log, weighted.sum(1 + union.index(b)) / total.unsqueeze(-1))
         operands = [exps, _labels(union)]
         for f in carriers:
             operands += [f.value, _labels(f.scope, True)]
@@ -424,11 +427,14 @@ class _Runner:
         on_b = self.values(unary, (b,))
         if sides[0] is None and sides[1] is None and on_b is None:
             return Message(out, log, None)
+        if on_b is not None:  # onto a side that carries values already (one GEMM operand fewer)
+            k = 0 if sides[0] is not None else 1
+            scope = (scope1, scope2)[k]
+            on_scope = _expand(on_b, (b,), scope, channel=True)
+            sides[k] = on_scope if sides[k] is None else sides[k] * on_scope
         operands = []
         for e, value, scope in ((exps[0], sides[0], scope1), (exps[1], sides[1], scope2)):
             operands += [e if value is None else e.unsqueeze(-1) * value, _labels(scope, value is not None)]
-        if on_b is not None:
-            operands += [on_b, _labels((b,), True)]
         numerator = torch.einsum(*operands, _labels(out, True))
         return Message(out, log, numerator / safe.unsqueeze(-1))
 
