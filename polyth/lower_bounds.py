@@ -6,7 +6,7 @@ source. Entries are stated for the unmasked problem; only the trivial bound is c
 under a causal mask (``covers_masks``). Where a result is proved for the paper's class
 (multilinear monomials of degree ≥ 2 with coefficients in {0, 1}), the predicate checks
 :attr:`Mechanism.in_paper_class`. Theorem numbers are not recorded; the
-Chakrabarti–Pitassi–Alman paper is cited as a whole (its arXiv id is not recorded here).
+Chakrabarti–Pitassi–Alman paper is cited as a whole (arXiv:2602.02422, ICLR 2026).
 
 Approximation thresholds (``kind = "approximate"``): an almost-linear approximation
 exists iff every entry bound B = o((log n)^{1/k}) (with d = O(log n)); the ``exponent``
@@ -23,7 +23,7 @@ import sympy
 from polyth.cost import omega
 from polyth.mechanism import Mechanism
 
-CPA_2026 = "Chakrabarti, Pitassi, Alman 2026 (poly-attention; arXiv id not recorded)"
+CPA_2026 = "Chakrabarti, Pitassi, Alman 2026 (poly-attention, ICLR 2026; arXiv:2602.02422)"
 KELES_2023 = (
     'Keles, Wijewardena, Hegde 2023, "On the computational complexity of self-attention", arXiv:2209.04881'
 )

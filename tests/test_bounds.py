@@ -66,7 +66,7 @@ def test_registry_entries_have_sources_and_no_invented_ids():
     for entry in L.REGISTRY:
         assert entry.hypothesis and entry.source and entry.statement
         if "Chakrabarti" in entry.source:
-            assert "arXiv id not recorded" in entry.source
+            assert "arXiv:2602.02422" in entry.source
     cited = {entry.source for entry in L.REGISTRY}
     assert any("arXiv:2209.04881" in s for s in cited)
     assert any("arXiv:2302.13214" in s for s in cited)
