@@ -160,3 +160,12 @@ def test_task_spec_sizes():
     assert task_spec("compose:3", n=16).domain == 5
     match = task_spec("match3", n=8)
     assert match.per_position and match.n_classes == 2 and match.feature_dim == match.domain
+
+
+def test_time_training_step_reports_the_counted_operations():
+    task = task_spec("match2", n=6)
+    timing = training.time_training_step("self-1L", task, batch=8, d_model=8, heads=1, repeats=2)
+    model = build_model(MODELS["self-1L"], task, 8, 1)
+    assert timing.seconds > 0 and timing.batch == 8
+    assert timing.flops_per_step == count_operations(model, 6, task.feature_dim, 8).per_step
+    assert timing.parameters == sum(p.numel() for p in model.parameters())

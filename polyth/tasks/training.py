@@ -290,6 +290,70 @@ def _loss_and_correct(logits, targets, per_position: bool):
     return loss, logits.argmax(-1) == targets
 
 
+def _step(model, optimizer, features, targets, per_position: bool) -> float:
+    """One Adam step on one batch; the batch's loss before the step (NaN/inf skip the update)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss, _ = _loss_and_correct(model(features), targets, per_position)
+    value = loss.item()
+    if math.isfinite(value):
+        loss.backward()
+        optimizer.step()
+    return value
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """The measured wall-clock and the counted operations of one training step of a model."""
+
+    model: str
+    batch: int
+    seconds: float
+    flops_per_step: int
+    forward_operations_per_example: int
+    attention_operations_per_example: int
+    parameters: int
+
+
+def time_training_step(
+    model_name: str,
+    task: str | TaskSpec,
+    batch: int = 1024,
+    d_model: int = 8,
+    heads: int = 1,
+    repeats: int = 5,
+) -> StepTiming:
+    """Median wall-clock of ``repeats`` training steps (forward, backward, Adam) after one warm-up step.
+
+    A fresh model (seed 0) on fresh batches: the per-step cost of ``train`` without its
+    evaluations, for a timing table of several models measured in one process.
+    """
+    torch = _torch()
+    task_ = task if isinstance(task, TaskSpec) else task_spec(task)
+    batch = _positive(batch, "batch")
+    torch.manual_seed(0)
+    model = build_model(
+        model_spec(model_name), task_, _positive(d_model, "d_model"), _positive(heads, "heads")
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    operations = count_operations(model, task_.n, task_.feature_dim, batch)
+    rng = np.random.default_rng([0, TRAIN_STREAM])
+    seconds = []
+    for _ in range(_positive(repeats, "repeats") + 1):
+        features, targets = task_.sample(batch, rng).torch()
+        start = time.perf_counter()
+        _step(model, optimizer, features, targets, task_.per_position)
+        seconds.append(time.perf_counter() - start)
+    return StepTiming(
+        model_name,
+        batch,
+        statistics.median(seconds[1:]),
+        operations.per_step,
+        operations.forward_per_example,
+        operations.attention_per_example,
+        sum(p.numel() for p in model.parameters()),
+    )
+
+
 def evaluate(model, task: TaskSpec, batch: int, rng: np.random.Generator, batches: int = 1) -> float:
     """Accuracy of ``model`` on ``batches`` fresh batches of ``task`` drawn from ``rng``."""
     import torch
@@ -376,16 +440,12 @@ def train(
         for step in range(1, steps + 1):
             features, targets = task_.sample(batch, train_rng).torch()
             start = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            loss, _ = _loss_and_correct(model(features), targets, task_.per_position)
-            value = loss.item()
+            value = _step(model, optimizer, features, targets, task_.per_position)
+            seconds.append(time.perf_counter() - start)
             if not math.isfinite(value):
                 raise NumericalError(
                     f"{model_name} on {task_.name}: the training loss is {value} at step {step}"
                 )
-            loss.backward()
-            optimizer.step()
-            seconds.append(time.perf_counter() - start)
             step_loss.append(value)
             if step % eval_every == 0 or step == steps:
                 losses.append(float(np.mean(step_loss[previous:])))

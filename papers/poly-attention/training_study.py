@@ -1,0 +1,177 @@
+"""Shared driver of the learning experiments (train_composition.py, train_match3.py).
+
+Runs every (model, seed) pair with :func:`polyth.tasks.training.train`, writes the JSON after
+each run (a partial study survives an interruption), and draws the curves: the mean over
+seeds with a min–max band, against training steps and against training operations (FLOPs:
+multiply-adds + exps from the cost engine, 3 × forward; see polyth.tasks.training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from polyth.tasks.training import summarise, time_training_step, train
+
+COLOURS = {
+    "tree-1L": "tab:green",
+    "self-1L": "tab:blue",
+    "self-2L": "tab:cyan",
+    "self-torch-1L": "tab:gray",
+    "self-torch-2L": "tab:olive",
+    "strassen-1L": "tab:red",
+    "tensor3-1L": "tab:purple",
+}
+
+
+def parse_mode(description: str, models: list[str], full: dict, quick: dict, default_out: Path):
+    """The command line shared by the scripts: --quick, overrides of the mode, --models, --out.
+
+    Returns (args, mode): mode holds steps (a dict model → steps), seeds and batch;
+    ``--model-steps NAME=S`` sets one model's steps. --quick writes to a temporary directory
+    unless --out is given, so it never overwrites the committed results.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="seconds-long smoke run")
+    parser.add_argument("--steps", type=int, help="override the mode's steps per run (every model)")
+    parser.add_argument("--model-steps", nargs="+", default=[], metavar="NAME=S", help="one model's steps")
+    parser.add_argument("--seeds", type=int, help="override the mode's number of seeds")
+    parser.add_argument("--batch", type=int, help="override the mode's batch size")
+    parser.add_argument("--models", nargs="+", default=models, help=f"models (default {' '.join(models)})")
+    parser.add_argument(
+        "--out", type=Path, help="directory for results/ and the PNGs (default: here; --quick: a temp dir)"
+    )
+    args = parser.parse_args()
+    if args.out is None:
+        args.out = Path(tempfile.mkdtemp(prefix="polyth-quick-")) if args.quick else default_out
+    base = quick if args.quick else full
+    mode = {key: base[key] if getattr(args, key) is None else getattr(args, key) for key in base}
+    full_mode = not args.quick and mode == full and not args.model_steps
+    steps = dict.fromkeys(args.models, mode["steps"])
+    for item in args.model_steps:
+        name, _, value = item.partition("=")
+        if name not in steps or not value.isdigit():
+            parser.error(f"--model-steps takes NAME=S with NAME one of {', '.join(steps)}, got {item!r}")
+        steps[name] = int(value)
+    mode["steps"] = steps
+    mode["mode"] = (
+        "quick" if args.quick else ("full" if full_mode else "reduced (overrides of the full mode)")
+    )
+    return args, mode
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    )
+
+
+def run_study(models, task, seeds, steps: dict, out_json: Path, config: dict, timing_batch: int, **options):
+    """Time one training step of every model at ``timing_batch`` (one table, one process), then
+    train every model on every seed for ``steps[model]`` steps; keep writing the document."""
+    timing = []
+    for name in models:
+        measured = time_training_step(
+            name, task, timing_batch, options["d_model"], options["heads"], repeats=3
+        )
+        timing.append(asdict(measured))
+        print(f"{name}: {measured.seconds * 1e3:.1f} ms per step at batch {timing_batch}", flush=True)
+    runs, started = [], time.time()
+    document = {}
+    for name in models:
+        for seed in range(seeds):
+            run = train(name, task, steps[name], seed=seed, **options)
+            runs.append(run)
+            by_model = {
+                m: [r for r in runs if r.model == m] for m in models if any(r.model == m for r in runs)
+            }
+            document = {
+                "runs": [r.to_dict() for r in runs],
+                "summary": [summarise(group) for group in by_model.values()],
+                "timing": timing,
+                "config": {**run.config, **config, "models": list(models), "seeds": seeds},
+                "machine": machine(),
+                "date": time.strftime("%Y-%m-%d"),
+                "wall_seconds": round(time.time() - started, 1),
+            }
+            out_json.parent.mkdir(parents=True, exist_ok=True)
+            out_json.write_text(json.dumps(document, indent=1) + "\n")
+            print(
+                f"{name} seed {seed}: final accuracy {run.final_accuracy:.4f}, "
+                f"{run.seconds_per_step * 1e3:.1f} ms/step, steps to 99%: {run.steps_to(0.99)}",
+                flush=True,
+            )
+    return document
+
+
+def print_tables(document: dict) -> None:
+    """The final accuracies and the per-step wall-clock, as Markdown tables."""
+    print("| model | final accuracy (mean ± sd) | min–max | seeds ≥ 99% | steps to 99% |")
+    print("|---|---|---|---|---|")
+    for s in document["summary"]:
+        reached = ", ".join("–" if x is None else str(x) for x in s["steps_to_99"])
+        print(
+            f"| {s['model']} | {s['final_accuracy_mean']:.4f} ± {s['final_accuracy_sd']:.4f} | "
+            f"{s['final_accuracy_min']:.4f}–{s['final_accuracy_max']:.4f} | "
+            f"{s['solved_seeds']}/{len(s['seeds'])} | {reached} |"
+        )
+    print()
+    batch = document["timing"][0]["batch"]
+    header = ["model", f"ms per training step (batch {batch})", "operations per step"]
+    print("| " + " | ".join([*header, "attention ops per example", "parameters"]) + " |")
+    print("|---|---|---|---|---|")
+    for row in document["timing"]:
+        print(
+            f"| {row['model']} | {row['seconds'] * 1e3:.1f} | {row['flops_per_step']:.3g} | "
+            f"{row['attention_operations_per_example']} | {row['parameters']} |"
+        )
+
+
+def plot_curves(
+    document: dict, out_dir: Path, stem: str, title: str, chance: float | None = None
+) -> list[Path]:
+    """Held-out accuracy (mean, min–max band over seeds) against steps and against FLOPs;
+    ``chance``: the accuracy of a constant guess, drawn as a dotted line."""
+    from matplotlib.figure import Figure
+
+    paths = []
+    for axis, label, log in (
+        ("steps", "training steps", False),
+        ("flops", "training operations (FLOPs)", True),
+    ):
+        fig = Figure(figsize=(6, 4))
+        ax = fig.subplots()
+        for name in document["config"]["models"]:
+            group = [r for r in document["runs"] if r["model"] == name]
+            if not group:
+                continue
+            accuracy = np.array([r["accuracy"] for r in group])
+            x = np.array(group[0][axis], dtype=float)
+            colour = COLOURS.get(name)
+            ax.plot(x, accuracy.mean(0), color=colour, label=f"{name} ({len(group)} seeds)")
+            ax.fill_between(x, accuracy.min(0), accuracy.max(0), color=colour, alpha=0.2, linewidth=0)
+        if chance is not None:
+            ax.axhline(chance, color="black", linestyle=":", linewidth=1, label="chance")
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("held-out accuracy")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = out_dir / f"{stem}_accuracy_vs_{axis}.png"
+        fig.savefig(path, dpi=120)
+        paths.append(path)
+    return paths
