@@ -23,6 +23,7 @@ from polyth.execute import Elimination, Factor, StepRecord
 from polyth.features import support_tables
 from polyth.inputs import Inputs, nested_parents, prepare
 from polyth.mechanism import Mechanism
+from polyth.plan import cached_exact_plan
 
 METHODS = ("exact", "naive", "approx")
 
@@ -166,31 +167,6 @@ def initial_factors(
         else:
             raise AssertionError(f"an exact plan has no initial {f.kind} factor")
     return factors
-
-
-_PLANS: dict[tuple, object] = {}
-
-
-def cached_exact_plan(m: Mechanism, causal: str | None):
-    """The exact plan, searched once per mechanism *as written*: the cache key is the exact
-    variable order and monomials (equality of mechanisms is only up to renaming)."""
-    key = (
-        m.variables,
-        tuple((str(mono.coefficient), mono.powers) for mono in m.monomials),
-        m.values,
-        m.untied,
-        m.scale,
-        m.per_channel,
-        repr(m.similarity),
-        causal,
-    )
-    if key not in _PLANS:
-        from polyth.plan import exact_plan
-
-        if len(_PLANS) > 256:
-            _PLANS.clear()
-        _PLANS[key] = exact_plan(m, causal=causal)
-    return _PLANS[key]
 
 
 def _exact(m: Mechanism, inputs: Inputs, backend: str):

@@ -638,3 +638,23 @@ def plan_with_order(m: Mechanism, order, causal: str | None = None, low_rank: bo
     if sorted(order) != list(range(1, len(names))):
         raise PolyError(f"order must list every non-query variable position 1..{len(names) - 1} once")
     return _build(m, causal, low_rank, initial, names, ranks, order, None, False)
+
+
+def written_form(m: Mechanism) -> tuple:
+    """The mechanism *as written* (variable order, monomials, options): mechanism equality is
+    only up to renaming, but a plan names variables, so plan caches key on this."""
+    monomials = tuple((str(mono.coefficient), mono.powers) for mono in m.monomials)
+    return (m.variables, monomials, m.values, m.untied, m.scale, m.per_channel, repr(m.similarity))
+
+
+_EXACT_PLANS: dict[tuple, Plan] = {}
+
+
+def cached_exact_plan(m: Mechanism, causal: str | None = None) -> Plan:
+    """:func:`exact_plan`, searched once per mechanism as written and causal mode."""
+    key = (written_form(m), causal)
+    if key not in _EXACT_PLANS:
+        if len(_EXACT_PLANS) > 256:
+            _EXACT_PLANS.clear()
+        _EXACT_PLANS[key] = exact_plan(m, causal=causal)
+    return _EXACT_PLANS[key]

@@ -47,7 +47,7 @@ from torch.utils.checkpoint import checkpoint
 
 from polyth.errors import InputError, NumericalError, PolyError
 from polyth.mechanism import Mechanism
-from polyth.plan import CAUSAL_MODES, Plan, exact_plan, support_groups
+from polyth.plan import CAUSAL_MODES, Plan, cached_exact_plan, support_groups, written_form
 from polyth.similarity import FeatureMap
 
 MAX_ENTRIES = 2**27  # joint-table entries held at once (0.5 GB in float32) before the batch is chunked
@@ -129,14 +129,6 @@ def plan_attention(
 
 # ----------------------------------------------------------------- plans and inputs
 
-_PLANS: dict[tuple, Plan] = {}
-
-
-def _plan_key(m: Mechanism, causal) -> tuple:
-    """The mechanism *as written* (equality of mechanisms is only up to renaming)."""
-    monomials = tuple((str(mono.coefficient), mono.powers) for mono in m.monomials)
-    return (m.variables, monomials, m.values, m.untied, m.scale, m.per_channel, repr(m.similarity), causal)
-
 
 def resolve_plan(m: Mechanism, causal: str | None, plan: Plan | None = None) -> Plan:
     """``plan`` checked against ``m`` and ``causal``, or (None) the exact plan, searched once per
@@ -144,18 +136,13 @@ def resolve_plan(m: Mechanism, causal: str | None, plan: Plan | None = None) -> 
     if causal not in CAUSAL_MODES:
         raise InputError(f'causal must be None, "prefix" or "nested", got {causal!r}')
     if plan is None:
-        key = _plan_key(m, causal)
-        if key not in _PLANS:
-            if len(_PLANS) > 256:
-                _PLANS.clear()
-            try:
-                _PLANS[key] = exact_plan(m, causal)
-            except PolyError as exc:
-                raise InputError(str(exc)) from None
-        return _PLANS[key]
+        try:
+            return cached_exact_plan(m, causal)
+        except PolyError as exc:
+            raise InputError(str(exc)) from None
     if not isinstance(plan, Plan) or plan.low_rank:
         raise InputError("plan must be an exact polyth.plan.Plan (exact_plan or plan_with_order)")
-    if _plan_key(plan.mechanism, plan.causal) != _plan_key(m, causal):
+    if (written_form(plan.mechanism), plan.causal) != (written_form(m), causal):
         raise InputError(
             f"the plan was made for {plan.mechanism!r} with causal={plan.causal!r}, "
             f"not for {m!r} with causal={causal!r}"

@@ -227,7 +227,7 @@ def test_approx_elementwise_per_channel_keeps_square_factors_exact():
 )
 def test_the_executor_runs_the_plans_steps(spec, causal):
     """Each step runs as the kind the cost engine priced, so its operation count is what ran."""
-    from polyth.dispatch import cached_exact_plan
+    from polyth.plan import cached_exact_plan
 
     m = zoo.from_spec(spec)
     Q, V = random_inputs(m, 6, 3, 2, np.random.default_rng(1))
