@@ -9,15 +9,19 @@ head, Adam with learning rate 1e-3, a fresh batch of 1024 examples per step, cro
 the last position. Models: one-layer tree (path x1x2 + x2x3) attention, one- and two-layer
 self-attention, one-layer Strassen and one-layer 3-tensor attention (the runtime baselines).
 
-Modes:
-  full     5 seeds × 3000 steps per model (about an hour on a 2-core CPU)
+Modes (each model trains on the same seeds 0 … K−1; equal training compute by default):
+  full     5 seeds, batch 1024, each model trained for 1e11 operations (FLOPs; tree-1L 606
+           steps, self-1L 847, self-2L 471, strassen-1L 158, tensor3-1L 101): about 15 minutes
+           on the shared 2-core CPU of the development machine with one torch thread
   --quick  2 seeds × 20 steps of batch 128 (seconds; a smoke run of the whole pipeline),
            written to a temporary directory unless --out is given
-  --steps / --seeds / --models override either mode.
+  --steps S (the same steps for every model) / --flop-budget X / --seeds / --batch / --models
+           override either mode.
 
 Writes results/training.json (every run's held-out accuracy curve, loss, operations per
 step, median wall-clock per step, final accuracy on 4 fresh held-out batches; a summary per
-model and the wall-clock table, all from the same run on this machine) and
+model; and the wall-clock table: one training step of every model at batch 1024, measured
+at the start of the same run) and
 composition_accuracy_vs_steps.png, composition_accuracy_vs_flops.png (mean over seeds,
 min–max band). Operations (FLOPs) are multiply-adds + exps from the cost engine, 3 × forward.
 """
@@ -30,22 +34,20 @@ from training_study import parse_mode, plot_curves, print_tables, run_study
 
 HERE = Path(__file__).resolve().parent
 MODELS = ["tree-1L", "self-1L", "self-2L", "strassen-1L", "tensor3-1L"]
-FULL = {"steps": 3000, "seeds": 5, "batch": 1024}
-QUICK = {"steps": 20, "seeds": 2, "batch": 128}
+FULL = {"seeds": 5, "batch": 1024, "steps": None, "flop_budget": 1e11}
+QUICK = {"seeds": 2, "batch": 128, "steps": 20, "flop_budget": None}
 
 
 def main() -> None:
     args, mode = parse_mode(__doc__.split("\n\n")[0], MODELS, FULL, QUICK, HERE)
-    config = {"experiment": "compose:2, paper format", **mode}
+    config = {"experiment": "compose:2, paper format"}
     document = run_study(
         args.models,
         "compose:2",
-        mode["seeds"],
-        mode["steps"],
+        mode,
         args.out / "results" / "training.json",
         config,
         timing_batch=mode["batch"] if mode["mode"] == "quick" else FULL["batch"],
-        batch=mode["batch"],
         lr=1e-3,
         d_model=8,
         heads=1,

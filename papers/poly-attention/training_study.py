@@ -36,14 +36,15 @@ COLOURS = {
 def parse_mode(description: str, models: list[str], full: dict, quick: dict, default_out: Path):
     """The command line shared by the scripts: --quick, overrides of the mode, --models, --out.
 
-    Returns (args, mode): mode holds steps (a dict model → steps), seeds and batch;
-    ``--model-steps NAME=S`` sets one model's steps. --quick writes to a temporary directory
-    unless --out is given, so it never overwrites the committed results.
+    A mode holds ``seeds``, ``batch`` and either ``steps`` (every model trains that many
+    steps) or ``flop_budget`` (each model trains for the steps that spend that many
+    operations: equal training compute; ``steps`` None). --quick writes to a temporary
+    directory unless --out is given, so it never overwrites the committed results.
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="seconds-long smoke run")
-    parser.add_argument("--steps", type=int, help="override the mode's steps per run (every model)")
-    parser.add_argument("--model-steps", nargs="+", default=[], metavar="NAME=S", help="one model's steps")
+    parser.add_argument("--steps", type=int, help="train every model this many steps (no FLOP budget)")
+    parser.add_argument("--flop-budget", type=float, help="train each model for this many operations")
     parser.add_argument("--seeds", type=int, help="override the mode's number of seeds")
     parser.add_argument("--batch", type=int, help="override the mode's batch size")
     parser.add_argument("--models", nargs="+", default=models, help=f"models (default {' '.join(models)})")
@@ -53,20 +54,32 @@ def parse_mode(description: str, models: list[str], full: dict, quick: dict, def
     args = parser.parse_args()
     if args.out is None:
         args.out = Path(tempfile.mkdtemp(prefix="polyth-quick-")) if args.quick else default_out
-    base = quick if args.quick else full
-    mode = {key: base[key] if getattr(args, key) is None else getattr(args, key) for key in base}
-    full_mode = not args.quick and mode == full and not args.model_steps
-    steps = dict.fromkeys(args.models, mode["steps"])
-    for item in args.model_steps:
-        name, _, value = item.partition("=")
-        if name not in steps or not value.isdigit():
-            parser.error(f"--model-steps takes NAME=S with NAME one of {', '.join(steps)}, got {item!r}")
-        steps[name] = int(value)
-    mode["steps"] = steps
+    mode = dict(quick if args.quick else full)
+    for key in ("seeds", "batch", "steps", "flop_budget"):
+        if getattr(args, key) is not None:
+            mode[key] = getattr(args, key)
+    if args.steps is not None:
+        mode["flop_budget"] = None
+    elif args.flop_budget is not None:
+        mode["steps"] = None
+    if (mode["steps"] is None) == (mode.get("flop_budget") is None):
+        parser.error("give either --steps or --flop-budget")
     mode["mode"] = (
-        "quick" if args.quick else ("full" if full_mode else "reduced (overrides of the full mode)")
+        "quick" if args.quick else ("full" if mode == full else "reduced (overrides of the full mode)")
     )
     return args, mode
+
+
+def steps_per_model(mode: dict, timing: list[dict]) -> dict[str, int]:
+    """Each model's steps: the mode's ``steps``, or the steps that spend its ``flop_budget`` at its batch."""
+    steps = {}
+    for row in timing:
+        if mode["steps"] is not None:
+            steps[row["model"]] = mode["steps"]
+        else:
+            per_step = 3 * mode["batch"] * row["forward_operations_per_example"]
+            steps[row["model"]] = max(1, round(mode["flop_budget"] / per_step))
+    return steps
 
 
 def machine() -> str:
@@ -76,9 +89,9 @@ def machine() -> str:
     )
 
 
-def run_study(models, task, seeds, steps: dict, out_json: Path, config: dict, timing_batch: int, **options):
+def run_study(models, task, mode: dict, out_json: Path, config: dict, timing_batch: int, **options):
     """Time one training step of every model at ``timing_batch`` (one table, one process), then
-    train every model on every seed for ``steps[model]`` steps; keep writing the document."""
+    train every model on every seed (:func:`steps_per_model`); keep writing the document."""
     timing = []
     for name in models:
         measured = time_training_step(
@@ -86,11 +99,14 @@ def run_study(models, task, seeds, steps: dict, out_json: Path, config: dict, ti
         )
         timing.append(asdict(measured))
         print(f"{name}: {measured.seconds * 1e3:.1f} ms per step at batch {timing_batch}", flush=True)
+    steps = steps_per_model(mode, timing)
+    seeds = mode["seeds"]
+    print("steps per model:", steps, flush=True)
     runs, started = [], time.time()
     document = {}
     for name in models:
         for seed in range(seeds):
-            run = train(name, task, steps[name], seed=seed, **options)
+            run = train(name, task, steps[name], seed=seed, batch=mode["batch"], **options)
             runs.append(run)
             by_model = {
                 m: [r for r in runs if r.model == m] for m in models if any(r.model == m for r in runs)
@@ -99,7 +115,7 @@ def run_study(models, task, seeds, steps: dict, out_json: Path, config: dict, ti
                 "runs": [r.to_dict() for r in runs],
                 "summary": [summarise(group) for group in by_model.values()],
                 "timing": timing,
-                "config": {**run.config, **config, "models": list(models), "seeds": seeds},
+                "config": {**run.config, **config, **mode, "steps": steps, "models": list(models)},
                 "machine": machine(),
                 "date": time.strftime("%Y-%m-%d"),
                 "wall_seconds": round(time.time() - started, 1),
