@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training_study import parse_mode, plot_curves, print_tables, run_study
+from training_study import load_or_run, parse_mode, plot_curves, print_tables
 
 HERE = Path(__file__).resolve().parent
 MODELS = ["tree-1L", "self-1L", "self-2L", "strassen-1L", "tensor3-1L"]
@@ -41,7 +41,8 @@ QUICK = {"seeds": 2, "batch": 128, "steps": 20, "flop_budget": None}
 def main() -> None:
     args, mode = parse_mode(__doc__.split("\n\n")[0], MODELS, FULL, QUICK, HERE)
     config = {"experiment": "compose:2, paper format"}
-    document = run_study(
+    document = load_or_run(
+        args,
         args.models,
         "compose:2",
         mode,
@@ -54,8 +55,8 @@ def main() -> None:
         progress=True,
     )
     title = (
-        f"2-fold composition (n = 25, m = 12), d_model 8, 1 head, batch {mode['batch']};\n"
-        f"mean and min–max over {mode['seeds']} seeds"
+        f"2-fold composition (n = 25, m = 12), d_model 8, 1 head, batch {document['config']['batch']};\n"
+        f"mean and min–max over {document['config']['seeds']} seeds"
     )
     for path in plot_curves(document, args.out, "composition", title, chance=1 / 12):
         print(f"wrote {path}")

@@ -26,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from training_study import parse_mode, plot_curves, print_tables, run_study
+from training_study import load_or_run, parse_mode, plot_curves, print_tables
 
 from polyth.tasks.training import task_spec
 
@@ -43,7 +43,8 @@ def main() -> None:
     args, mode = parse_mode(__doc__.split("\n\n")[0], MODELS, FULL, QUICK, HERE)
     task = task_spec("match3", n=N_TOKENS)
     config = {"experiment": f"match3, n = {task.n}, M = {task.domain}"}
-    document = run_study(
+    document = load_or_run(
+        args,
         args.models,
         task,
         mode,
@@ -57,12 +58,12 @@ def main() -> None:
     )
     title = (
         f"Match3 (n = {task.n}, M = {task.domain}), d_model {D_MODEL}, {HEADS} heads, "
-        f"batch {mode['batch']};\n"
-        f"mean and min–max over {mode['seeds']} seeds"
+        f"batch {document['config']['batch']};\n"
+        f"mean and min–max over {document['config']['seeds']} seeds"
     )
     positives = float(task.sample(8192, np.random.default_rng(0)).targets.mean())
     chance = max(positives, 1 - positives)  # always answering the majority class
-    for path in plot_curves(document, args.out, "training_match3", title, chance=chance):
+    for path in plot_curves(document, args.out, "training_match3", title, chance, "majority class"):
         print(f"wrote {path}")
     print_tables(document)
 

@@ -22,6 +22,7 @@ import torch
 
 from polyth.tasks.training import summarise, time_training_step, train
 
+PER_MODEL = ("layers", "parameters", "forward_operations_per_example", "attention_operations_per_example")
 COLOURS = {
     "tree-1L": "tab:green",
     "self-1L": "tab:blue",
@@ -43,6 +44,7 @@ def parse_mode(description: str, models: list[str], full: dict, quick: dict, def
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="seconds-long smoke run")
+    parser.add_argument("--plot-only", action="store_true", help="redraw the figures from the written JSON")
     parser.add_argument("--steps", type=int, help="train every model this many steps (no FLOP budget)")
     parser.add_argument("--flop-budget", type=float, help="train each model for this many operations")
     parser.add_argument("--seeds", type=int, help="override the mode's number of seeds")
@@ -89,6 +91,13 @@ def machine() -> str:
     )
 
 
+def load_or_run(args, *study, **options) -> dict:
+    """The results document: read back from ``study``'s JSON path with --plot-only, else :func:`run_study`."""
+    if args.plot_only:
+        return json.loads(Path(study[3]).read_text())
+    return run_study(*study, **options)
+
+
 def run_study(models, task, mode: dict, out_json: Path, config: dict, timing_batch: int, **options):
     """Time one training step of every model at ``timing_batch`` (one table, one process), then
     train every model on every seed (:func:`steps_per_model`); keep writing the document."""
@@ -115,7 +124,13 @@ def run_study(models, task, mode: dict, out_json: Path, config: dict, timing_bat
                 "runs": [r.to_dict() for r in runs],
                 "summary": [summarise(group) for group in by_model.values()],
                 "timing": timing,
-                "config": {**run.config, **config, **mode, "steps": steps, "models": list(models)},
+                "config": {
+                    **{k: v for k, v in run.config.items() if k not in PER_MODEL},
+                    **config,
+                    **mode,
+                    "steps": steps,
+                    "models": list(models),
+                },
                 "machine": machine(),
                 "date": time.strftime("%Y-%m-%d"),
                 "wall_seconds": round(time.time() - started, 1),
@@ -154,7 +169,7 @@ def print_tables(document: dict) -> None:
 
 
 def plot_curves(
-    document: dict, out_dir: Path, stem: str, title: str, chance: float | None = None
+    document: dict, out_dir: Path, stem: str, title: str, chance: float | None = None, chance_label="chance"
 ) -> list[Path]:
     """Held-out accuracy (mean, min–max band over seeds) against steps and against FLOPs;
     ``chance``: the accuracy of a constant guess, drawn as a dotted line."""
@@ -177,7 +192,7 @@ def plot_curves(
             ax.plot(x, accuracy.mean(0), color=colour, label=f"{name} ({len(group)} seeds)")
             ax.fill_between(x, accuracy.min(0), accuracy.max(0), color=colour, alpha=0.2, linewidth=0)
         if chance is not None:
-            ax.axhline(chance, color="black", linestyle=":", linewidth=1, label="chance")
+            ax.axhline(chance, color="black", linestyle=":", linewidth=1, label=chance_label)
         if log:
             ax.set_xscale("log")
         ax.set_xlabel(label)

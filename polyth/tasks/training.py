@@ -23,8 +23,9 @@ one multiply-add or one exponential, the cost engine's unit (:mod:`polyth.cost`)
     (plan = exact_plan(layer mechanism, causal); d_head the layer's head width, also dv)
     per step            = 3 · batch · forward per example
 
-The attention term is the plan's exact count at ω = 3 (what runs, up to the matmul
-speedups torch takes), the linear term counts the projections, MLP and classifier on every
+The attention term is the exact plan's count at ω = 3, the work of the algorithm that
+:mod:`polyth.torch_plan` follows (its constant factors differ: log-domain bookkeeping is not
+counted, a GEMM may be chunked); the linear term counts the projections, MLP and classifier on every
 row they are applied to; biases, layer norms, activations, residual additions, the loss and
 the optimiser are not counted. The factor 3 is the usual convention: the backward pass costs
 about twice the forward pass (a gradient for the inputs and one for the weights).
