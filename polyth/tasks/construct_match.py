@@ -38,10 +38,12 @@ the matching tuples is ε < 1/8, then r_i ≥ (1 − ε) − ε > 3/4. So accura
   B² > 4·ln(8n). Default B = sqrt(4·(ln(8n) + 1)).
 * **Strassen attention** h = x1x2 + x2x3 + x3x1 on Match3, two heads. Kozachinskiy et al.
   2025 show one layer with 2 heads and d = 8 suffices; their weights were not at hand, so
-  this two-head split is polyth's own. A pairwise score f(a,b) + g(b,c) + h(c,a) cannot
-  single out a + b + c ≡ 0 on all of Z_M with one head (summing the inequalities the gap
-  imposes on the mixed differences of g around the cycle b → b + 1 gives 0 < 0), but on
-  integers it can: with ã = (−a) mod M, a + b + c ≡ 0 iff b + c ∈ {ã, ã + M} (b + c ≤ 2M − 2).
+  this two-head split is polyth's own. No pairwise score f(a,b) + g(b,c) + h(c,a) ranks
+  every matching (b, c) above every non-matching one for every query symbol a when M ≥ 3:
+  with D(s) the sum of g over the anti-diagonal b + c ≡ s, the 2×2 minors at (b, c),
+  (b+1, c−1) give 2·D(s) > D(s−1) + D(s+1) for every s, and summing over s gives 0 < 0.
+  On integers it can: with ã = (−a) mod M, a + b + c ≡ 0 iff b + c ∈ {ã, ã + M}
+  (b + c ≤ 2M − 2), one head per case.
   Head s ∈ {0, 1} scores the quadratic penalty −λ·P, P = (b + c − t_s)², t_s = ã + sM,
   which is 0 on its matches and ≤ −λ elsewhere. Centred (b' = b − (M−1)/2, c' likewise,
   t' = t_s − (M − 1), so b + c − t_s = b' + c' − t'), −P =
