@@ -120,6 +120,9 @@ def test_find_by_canonical_form():
     assert find("path:3", "compose:3") is None
     assert find("x1*x2", "compose:2") is None
     assert find("x2*x1 + x1*x3", "compose:2") is None  # the query in the middle of the path
+    # the construction chooses its value variables (here x1, x2, x3) and its scale
+    assert find("x1*x2*x3", "match3").mechanism == find("tensor:3", "match3").mechanism
+    assert find("x1*x2", "match2") is not None
 
 
 def test_run_rejects_mismatched_input():

@@ -74,8 +74,9 @@ CONSTRUCTIONS: dict[tuple[str, str], Callable[[], Construction]] = _registry()
 
 
 def _structure(m: Mechanism) -> Mechanism:
-    """The mechanism with its scale left out: constructions fix the scale themselves."""
-    return m.replace(scale=None, name=None)
+    """The polynomial and its options without the scale and the value variables: a
+    construction chooses both as part of its weights."""
+    return m.replace(scale=None, name=None, values=None)
 
 
 def find(mechanism_spec: str, task: str) -> Construction | None:
@@ -83,7 +84,8 @@ def find(mechanism_spec: str, task: str) -> Construction | None:
 
     ``mechanism_spec`` is a zoo spec or a polynomial (:func:`polyth.zoo.from_spec`);
     it matches a registered mechanism with the same canonical form (renaming the
-    non-query variables does not matter; the query and the value variables do).
+    non-query variables does not matter, nor do the scale and the value variables, which
+    the construction chooses).
     """
     task = str(task).strip()
     factory = CONSTRUCTIONS.get((str(mechanism_spec).strip(), task))
