@@ -22,7 +22,13 @@ import torch
 
 from polyth.tasks.training import summarise, time_training_step, train
 
-PER_MODEL = ("layers", "parameters", "forward_operations_per_example", "attention_operations_per_example")
+PER_MODEL = (
+    "layers",
+    "eval_every",
+    "parameters",
+    "forward_operations_per_example",
+    "attention_operations_per_example",
+)
 COLOURS = {
     "tree-1L": "tab:green",
     "self-1L": "tab:blue",
