@@ -68,7 +68,6 @@ PENG_2024 = (
 
 MAX_FOLD = 4
 TASKS: tuple[str, ...] = ("match2", "match3") + tuple(f"compose:{r}" for r in range(1, MAX_FOLD + 1))
-ANSWERS = ("yes", "no", "unknown")
 
 
 def task_label(task: str) -> str:
