@@ -129,6 +129,9 @@ def test_generate_dispatch_and_errors():
         composition(2, 3, 1, fmt="other")
     with pytest.raises(InputError, match="batch"):
         match2(4, 5, 0)
+    for seed in ("abc", -1):
+        with pytest.raises(InputError, match="seed"):
+            match3(4, 5, 2, seed=seed)
 
 
 def test_torch_tensors():

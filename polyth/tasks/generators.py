@@ -103,7 +103,12 @@ def _one_hot(values: np.ndarray, size: int) -> np.ndarray:
 def _rng(seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
-    return np.random.default_rng(seed)
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"seed must be None, a non-negative integer or a numpy Generator, got {seed!r}"
+        ) from None
 
 
 def _positive(value, what: str, smallest: int = 1) -> int:
