@@ -17,6 +17,7 @@ and Strassen attention for function composition) and
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -59,7 +60,7 @@ class Construction:
             raise InputError(f"this construction solves {self.task!r}, not {batch.task!r}")
         if B is None:
             B = self.default_B(batch.n, batch.domain)
-        if isinstance(B, bool) or not isinstance(B, (int, float)) or not math.isfinite(B) or B <= 0:
+        if isinstance(B, bool) or not isinstance(B, numbers.Real) or not math.isfinite(B) or B <= 0:
             raise InputError(f"the entry bound B must be a positive finite number, got {B!r}")
         return self.forward(batch, float(B), backend)
 
