@@ -79,12 +79,14 @@ class PolyAttention(nn.Module):
         self.mechanism, self.causal = m, causal
         self.plan = resolve_plan(m, causal, None)
         self.heads, self.head_dim = heads, _head_dim(dim, heads, head_dim)
+        self.dim = dim
         inner = heads * self.head_dim
         self.slots = nn.Linear(dim, len(m.input_slots) * inner, bias=bias)
         self.values = nn.Linear(dim, len(m.values) * inner, bias=bias)
         self.out = nn.Linear(inner, dim, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.dim)
         m = self.mechanism
         Q = _per_head(self.slots(x), len(m.input_slots), self.heads)
         V = _per_head(self.values(x), len(m.values), self.heads)
@@ -116,7 +118,7 @@ class TorchSelfAttention(nn.Module):
         if causal not in (None, "prefix", "nested"):
             raise InputError(f'causal must be None, "prefix" or "nested", got {causal!r}')
         self.heads, self.head_dim = heads, _head_dim(dim, heads, head_dim)
-        self.causal, self.scale = causal, scale
+        self.dim, self.causal, self.scale = dim, causal, scale
         effective = 1 / math.sqrt(self.head_dim) if scale is None else float(scale)
         self.mechanism = zoo.self_attention().replace(scale=effective)
         inner = heads * self.head_dim
@@ -125,6 +127,7 @@ class TorchSelfAttention(nn.Module):
         self.out = nn.Linear(inner, dim, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.dim)
         q, k = _per_head(self.slots(x), 2, self.heads)
         (v,) = _per_head(self.values(x), 1, self.heads)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal is not None, scale=self.scale)
@@ -132,6 +135,14 @@ class TorchSelfAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return f"heads={self.heads}, scale={self.mechanism.scale:.4g}, causal={self.causal!r}"
+
+
+def _check_input(x, dim: int) -> None:
+    """An InputError (not a torch traceback) unless x is a floating tensor (…, n, dim)."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 2 or x.shape[-1] != dim:
+        is_tensor = isinstance(x, torch.Tensor)
+        what = f"a {x.dtype} tensor of shape {tuple(x.shape)}" if is_tensor else type(x).__name__
+        raise InputError(f"the attention layer takes a floating-point tensor (…, n, {dim}), got {what}")
 
 
 def _per_head(y: torch.Tensor, parts: int, heads: int) -> list[torch.Tensor]:

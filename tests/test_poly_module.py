@@ -241,6 +241,10 @@ def test_poly_attention_shapes_and_parameters():
     assert untied(torch.randn(4, 5, 8)).shape == (4, 5, 8)
     with pytest.raises(InputError, match="multiple of heads"):
         PolyAttention("self", dim=10, heads=3)
+    for module in (layer, TorchSelfAttention(12, heads=3)):
+        for x in (torch.randn(2, 5, 11), torch.zeros(2, 5, 12, dtype=torch.long)):
+            with pytest.raises(InputError, match=r"floating-point tensor \(…, n, 12\)"):
+                module(x)
 
 
 def test_poly_attention_is_plan_attention_per_head():
