@@ -94,7 +94,7 @@ def frequencies(M: int) -> tuple[int, ...]:
 
     Greedy and deterministic (seeded by M): each step adds, of 64 random candidates, the one
     that makes the largest side lobe max_{s≢0} g(s) smallest, until it is ≤ :data:`SIDE_LOBE`.
-    About 2·ln M frequencies (M = 3000: 14).
+    At most about 2·ln M frequencies (M = 46: 4, M = 3000: 13, M = 20000: 19).
     """
     M = int(M)
     if M < 2:
