@@ -139,3 +139,14 @@ def test_torch_tensors():
     x, y = composition(2, 3, 4, seed=0, fmt="paper").torch()
     assert x.dtype == torch.float32 and x.shape == (4, 7, 9)
     assert y.dtype == torch.int64 and y.shape == (4,)
+
+
+def test_match_with_a_huge_modulus_needs_no_table_of_M_entries():
+    M = 10**12
+    x = np.array([[1, M - 1, 5, M - 10, 3]])
+    assert list(match_targets(x, M, "match2")[0]) == [1, 1, 0, 0, 0]  # 1 + (M − 1) ≡ 0
+    # 5 + 5 + (M − 10) ≡ 0; no pair sums to −1 or to 1, so neither 1 nor M − 1 is matched
+    assert list(match_targets(x, M, "match3")[0]) == [0, 0, 1, 1, 0]
+    batch = match3(6, M, 3, seed=0)
+    for b in range(3):
+        assert list(batch.targets[b]) == _match_by_loops(list(batch.symbols[b]), M, 3)

@@ -157,35 +157,35 @@ def composition(r: int, m: int, batch: int, seed=None, fmt: str = "kozachinskiy"
     )
 
 
-def _pair_sums(row: np.ndarray, M: int) -> np.ndarray:
-    """(M,) bool: which residues are x_j + x_k for some j, k (FFT convolution when M < n²)."""
+def _matched(row: np.ndarray, M: int, task: str) -> np.ndarray:
+    """(n,) bool: is −x_i a residue x_j (match2) or x_j + x_k (match3) of this row?
+
+    The reachable residues are a dense table of M booleans when M is at most n² (an FFT
+    convolution for match3), otherwise a sorted membership test, so a huge M costs no memory.
+    """
+    needed = (-row) % M  # x_i + s ≡ 0  ⇔  s ≡ −x_i
+    sums = row if task == "match2" else (row[:, None] + row[None, :]).ravel() % M
+    if M > row.size**2:
+        return np.isin(needed, sums)
     reachable = np.zeros(M, dtype=bool)
-    if M < row.size**2:
+    if task == "match3":
         size = 1 << (2 * M - 1).bit_length()  # linear convolution, then fold modulo M
         present = np.zeros(size)
         present[row] = 1.0
-        sums = np.fft.irfft(np.fft.rfft(present) ** 2, size)[: 2 * M - 1] > 0.5
-        reachable[:] = sums[:M]
-        reachable[: M - 1] |= sums[M:]
+        convolved = np.fft.irfft(np.fft.rfft(present) ** 2, size)[: 2 * M - 1] > 0.5
+        reachable[:] = convolved[:M]
+        reachable[: M - 1] |= convolved[M:]
     else:
-        reachable[(row[:, None] + row[None, :]) % M] = True
-    return reachable
+        reachable[sums] = True
+    return reachable[needed]
 
 
 def match_targets(x: np.ndarray, M: int, task: str) -> np.ndarray:
-    """Match3 / Match2 targets (b, n) of residues ``x`` (b, n) modulo ``M``.
-
-    Residues reachable as x_j (match2) or x_j + x_k (match3); target_i = [−x_i is
-    reachable]. ``task`` is "match3" or "match2".
-    """
+    """Match3 / Match2 targets (b, n) of residues ``x`` (b, n) modulo ``M``:
+    target_i = [−x_i is a residue x_j (match2) or x_j + x_k (match3)]. ``task`` is
+    "match3" or "match2"."""
     x = np.asarray(x, dtype=np.int64) % M
-    if task == "match2":
-        reachable = np.zeros((x.shape[0], M), dtype=bool)
-        reachable[np.arange(x.shape[0])[:, None], x] = True
-    else:
-        reachable = np.stack([_pair_sums(row, M) for row in x])
-    needed = (-x) % M  # x_i + s ≡ 0  ⇔  s ≡ −x_i
-    return np.take_along_axis(reachable, needed, axis=1).astype(np.int64)
+    return np.stack([_matched(row, M, task) for row in x]).astype(np.int64)
 
 
 def _match(task: str, n: int, M: int, batch: int, seed) -> TaskBatch:
