@@ -51,7 +51,7 @@ from tqdm import tqdm
 
 from polyth import zoo
 from polyth.tasks import CONSTRUCTIONS, TaskBatch, accuracy, generate
-from polyth.tasks.constructions import CHUNK
+from polyth.tasks.constructions import instance_batches, solved
 from polyth.verify.report import machine
 
 HERE = Path(__file__).resolve().parent
@@ -84,12 +84,6 @@ QUICK = {
 PER_DOMAIN = {("strassen", "match3")}
 
 
-def instances_of(task: str, n: int, instances: int, seed: int) -> list[TaskBatch]:
-    """The batches ``polyth.tasks.accuracy`` draws for (task, n, instances, seed), in order."""
-    rng = np.random.default_rng(seed)
-    return [generate(task, n, min(CHUNK, instances - start), rng) for start in range(0, instances, CHUNK)]
-
-
 def subset(batch: TaskBatch, rows: np.ndarray) -> TaskBatch:
     """The instances ``rows`` of ``batch``."""
     pick = {f: getattr(batch, f)[rows] for f in ("symbols", "index", "kind", "targets")}
@@ -98,8 +92,7 @@ def subset(batch: TaskBatch, rows: np.ndarray) -> TaskBatch:
 
 def failures(construction, batch: TaskBatch, B: float) -> np.ndarray:
     """Indices of the instances of ``batch`` not solved entirely at entry bound B."""
-    right = construction.run(batch, B=B) == batch.targets
-    return np.flatnonzero(~right.reshape(batch.batch, -1).all(axis=1))
+    return np.flatnonzero(~solved(construction, batch, B))
 
 
 def all_solved(construction, batches: list[TaskBatch], hard: list[set[int]], B: float) -> bool:
@@ -121,7 +114,7 @@ def all_solved(construction, batches: list[TaskBatch], hard: list[set[int]], B: 
 def min_B(construction, n: int, instances: int, seed: int) -> tuple[float, float, float]:
     """(smallest B found solving all instances, the default B, seconds)."""
     start = time.perf_counter()
-    batches = instances_of(construction.task, n, instances, seed)
+    batches = instance_batches(construction.task, n, instances, seed)
     default = construction.default_B(n, batches[0].domain)
     hard: list[set[int]] = [set() for _ in batches]
     if not all_solved(construction, batches, hard, default):

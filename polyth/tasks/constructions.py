@@ -102,6 +102,23 @@ def find(mechanism_spec: str, task: str) -> Construction | None:
     return None
 
 
+def instance_batches(task: str, n: int, instances: int, seed=0) -> list[TaskBatch]:
+    """The random instances :func:`accuracy` runs: ``instances`` of size ``n`` drawn by
+    :func:`polyth.tasks.generate` from ``seed``, in batches of at most :data:`CHUNK`."""
+    if isinstance(instances, bool) or not isinstance(instances, (int, np.integer)) or instances < 1:
+        raise InputError(f"instances must be a positive integer, got {instances!r}")
+    rng = np.random.default_rng(seed)
+    total = int(instances)
+    return [generate(task, n, min(CHUNK, total - start), rng) for start in range(0, total, CHUNK)]
+
+
+def solved(construction: Construction, batch: TaskBatch, B: float | None = None, backend="cpu") -> np.ndarray:
+    """(b,) bool: the instances of ``batch`` answered entirely right (compose: the one
+    answer; match tasks: all n bits)."""
+    right = construction.run(batch, B=B, backend=backend) == batch.targets
+    return right.reshape(batch.batch, -1).all(axis=1)
+
+
 def accuracy(
     construction: Construction,
     n: int,
@@ -110,19 +127,7 @@ def accuracy(
     seed=0,
     backend: str = "cpu",
 ) -> float:
-    """The fraction of ``instances`` random instances of size ``n`` solved entirely.
-
-    An instance counts as solved when every output is right (compose: the one answer;
-    match tasks: all n bits). Instances come from :func:`polyth.tasks.generate` with
-    ``seed`` and run in chunks of at most :data:`CHUNK`.
-    """
-    if isinstance(instances, bool) or not isinstance(instances, (int, np.integer)) or instances < 1:
-        raise InputError(f"instances must be a positive integer, got {instances!r}")
-    rng = np.random.default_rng(seed)
-    solved = 0
-    for start in range(0, int(instances), CHUNK):
-        batch = generate(construction.task, n, min(CHUNK, int(instances) - start), rng)
-        predictions = construction.run(batch, B=B, backend=backend)
-        right = predictions == batch.targets
-        solved += int(right.reshape(batch.batch, -1).all(axis=1).sum())
-    return solved / int(instances)
+    """The fraction of ``instances`` random instances of size ``n`` solved entirely
+    (:func:`solved` over :func:`instance_batches`)."""
+    batches = instance_batches(construction.task, n, instances, seed)
+    return sum(int(solved(construction, batch, B, backend).sum()) for batch in batches) / int(instances)
