@@ -169,3 +169,18 @@ def test_time_training_step_reports_the_counted_operations():
     assert timing.seconds > 0 and timing.batch == 8
     assert timing.flops_per_step == count_operations(model, 6, task.feature_dim, 8).per_step
     assert timing.parameters == sum(p.numel() for p in model.parameters())
+
+
+def test_attention_scale_option_sets_the_mechanisms_scale():
+    task = task_spec("match2", n=6)
+    default = build_model(MODELS["tree-1L"], task, 8, 2)
+    assert default.mechanism.scale_for(4) == pytest.approx(1 / 4)  # the paper protocol: 1/head_dim
+    sqrt = build_model(MODELS["tree-1L"], task, 8, 2, attention_scale="sqrt")
+    assert sqrt.mechanism.scale_for(4) == pytest.approx(0.5)
+    assert build_model(MODELS["self-torch-1L"], task, 8, 1, 0.25).mechanism.scale_for(8) == 0.25
+    run = train("self-1L", "match2", 2, batch=8, n=6, progress=False, attention_scale="sqrt")
+    assert run.config["attention_scale"] == pytest.approx(1 / np.sqrt(8))
+    assert run.config["attention_scale_option"] == "sqrt"
+    for bad in ("cube", -1.0, float("nan"), True):
+        with pytest.raises(InputError, match="attention_scale"):
+            train("self-1L", "match2", 1, n=6, progress=False, attention_scale=bad)

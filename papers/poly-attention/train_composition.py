@@ -17,6 +17,9 @@ Modes (each model trains on the same seeds 0 … K−1; equal training compute b
            written to a temporary directory unless --out is given
   --steps S (the same steps for every model) / --flop-budget X / --seeds / --batch / --models
            override either mode.
+  --lr / --attention-scale (default | sqrt | a number) / --d-model: a variant of the paper's
+           protocol (lr 1e-3, scale 1/head_dim, d_model 8); a run with any of them writes
+           results/training_variant.json and composition_variant_*.png, never training.json.
 
 Writes results/training.json (every run's held-out accuracy curve, loss, operations per
 step, median wall-clock per step, final accuracy on 4 fresh held-out batches; a summary per
@@ -38,27 +41,54 @@ FULL = {"seeds": 5, "batch": 1024, "steps": None, "flop_budget": 1e11}
 QUICK = {"seeds": 2, "batch": 128, "steps": 20, "flop_budget": None}
 
 
+PAPER = {"lr": 1e-3, "attention_scale": "default", "d_model": 8}
+
+
+def scale_argument(text: str):
+    """--attention-scale: 'default' (each mechanism's own, 1/head_dim), 'sqrt' or a number."""
+    return text if text in ("default", "sqrt") else float(text)
+
+
+def variant_arguments(parser) -> None:
+    parser.add_argument("--lr", type=float, default=PAPER["lr"], help="Adam learning rate (paper: 1e-3)")
+    parser.add_argument(
+        "--attention-scale",
+        type=scale_argument,
+        default=PAPER["attention_scale"],
+        help="score scale: default (1/head_dim, the paper protocol), sqrt (1/sqrt(head_dim)) or a number",
+    )
+    parser.add_argument("--d-model", type=int, default=PAPER["d_model"], help="model width (paper: 8)")
+
+
 def main() -> None:
-    args, mode = parse_mode(__doc__.split("\n\n")[0], MODELS, FULL, QUICK, HERE)
-    config = {"experiment": "compose:2, paper format"}
+    args, mode = parse_mode(__doc__.split("\n\n")[0], MODELS, FULL, QUICK, HERE, variant_arguments)
+    setting = {"lr": args.lr, "attention_scale": args.attention_scale, "d_model": args.d_model}
+    variant = setting != PAPER
+    config = {"experiment": "compose:2, paper format" + (f", variant {setting}" if variant else "")}
     document = load_or_run(
         args,
         args.models,
         "compose:2",
         mode,
-        args.out / "results" / "training.json",
+        args.out / "results" / ("training_variant.json" if variant else "training.json"),
         config,
         timing_batch=mode["batch"] if mode["mode"] == "quick" else FULL["batch"],
-        lr=1e-3,
-        d_model=8,
+        lr=args.lr,
+        d_model=args.d_model,
         heads=1,
+        attention_scale=None if args.attention_scale == "default" else args.attention_scale,
         progress=True,
     )
+    scale = {"default": "1/head_dim", "sqrt": "1/sqrt(head_dim)"}.get(
+        args.attention_scale, args.attention_scale
+    )
     title = (
-        f"2-fold composition (n = 25, m = 12), d_model 8, 1 head, batch {document['config']['batch']};\n"
+        f"2-fold composition (n = 25, m = 12), d_model {args.d_model}, 1 head, "
+        f"batch {document['config']['batch']}, lr {args.lr:g}, scale {scale};\n"
         f"mean and min–max over {document['config']['seeds']} seeds"
     )
-    for path in plot_curves(document, args.out, "composition", title, chance=1 / 12):
+    stem = "composition_variant" if variant else "composition"
+    for path in plot_curves(document, args.out, stem, title, chance=1 / 12):
         print(f"wrote {path}")
     print_tables(document)
 

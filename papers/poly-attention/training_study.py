@@ -28,6 +28,7 @@ PER_MODEL = (
     "parameters",
     "forward_operations_per_example",
     "attention_operations_per_example",
+    "attention_scale",
 )
 COLOURS = {
     "tree-1L": "tab:green",
@@ -40,13 +41,16 @@ COLOURS = {
 }
 
 
-def parse_mode(description: str, models: list[str], full: dict, quick: dict, default_out: Path):
+def parse_mode(
+    description: str, models: list[str], full: dict, quick: dict, default_out: Path, add_arguments=None
+):
     """The command line shared by the scripts: --quick, overrides of the mode, --models, --out.
 
     A mode holds ``seeds``, ``batch`` and either ``steps`` (every model trains that many
     steps) or ``flop_budget`` (each model trains for the steps that spend that many
     operations: equal training compute; ``steps`` None). --quick writes to a temporary
     directory unless --out is given, so it never overwrites the committed results.
+    ``add_arguments(parser)`` adds a script's own options.
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="seconds-long smoke run")
@@ -59,6 +63,8 @@ def parse_mode(description: str, models: list[str], full: dict, quick: dict, def
     parser.add_argument(
         "--out", type=Path, help="directory for results/ and the PNGs (default: here; --quick: a temp dir)"
     )
+    if add_arguments is not None:
+        add_arguments(parser)
     args = parser.parse_args()
     if args.out is None:
         args.out = Path(tempfile.mkdtemp(prefix="polyth-quick-")) if args.quick else default_out
@@ -110,7 +116,13 @@ def run_study(models, task, mode: dict, out_json: Path, config: dict, timing_bat
     timing = []
     for name in models:
         measured = time_training_step(
-            name, task, timing_batch, options["d_model"], options["heads"], repeats=3
+            name,
+            task,
+            timing_batch,
+            options["d_model"],
+            options["heads"],
+            repeats=3,
+            attention_scale=options.get("attention_scale"),
         )
         timing.append(asdict(measured))
         print(f"{name}: {measured.seconds * 1e3:.1f} ms per step at batch {timing_batch}", flush=True)

@@ -265,8 +265,33 @@ class TrainingRun:
         return out
 
 
-def build_model(spec: ModelSpec, task: TaskSpec, d_model: int, heads: int):
-    """The model ``spec`` sized for ``task`` (torch's global seed decides its initial weights)."""
+ATTENTION_SCALES = ("default", "sqrt")
+
+
+def resolve_attention_scale(attention_scale, head_dim: int) -> float | None:
+    """The score scale a model's attention uses: None keeps each mechanism's own (1/head_dim
+    for PolyAttention, the paper protocol's default; 1/sqrt(head_dim) for the torch baseline),
+    ``"sqrt"`` is 1/sqrt(head_dim) (the scale of standard attention code), a positive number is
+    used as it is."""
+    if attention_scale is None or attention_scale == "default":
+        return None
+    if attention_scale == "sqrt":
+        return 1 / math.sqrt(head_dim)
+    if (
+        isinstance(attention_scale, bool)
+        or not isinstance(attention_scale, int | float)
+        or not math.isfinite(attention_scale)
+        or attention_scale <= 0
+    ):
+        raise InputError(
+            f"attention_scale must be None, 'default', 'sqrt' or a positive number, got {attention_scale!r}"
+        )
+    return float(attention_scale)
+
+
+def build_model(spec: ModelSpec, task: TaskSpec, d_model: int, heads: int, attention_scale=None):
+    """The model ``spec`` sized for ``task`` (torch's global seed decides its initial weights);
+    ``attention_scale``: see :func:`resolve_attention_scale`."""
     from polyth.transformer import Transformer
 
     attention = spec.attention if spec.attention == "torch-self" else spec.mechanism
@@ -278,6 +303,7 @@ def build_model(spec: ModelSpec, task: TaskSpec, d_model: int, heads: int):
         layers=spec.layers,
         n_positions=task.n,
         n_classes=task.n_classes,
+        attention_scale=resolve_attention_scale(attention_scale, d_model // heads),
     )
 
 
@@ -322,6 +348,7 @@ def time_training_step(
     d_model: int = 8,
     heads: int = 1,
     repeats: int = 5,
+    attention_scale=None,
 ) -> StepTiming:
     """Median wall-clock of ``repeats`` training steps (forward, backward, Adam) after one warm-up step.
 
@@ -333,7 +360,11 @@ def time_training_step(
     batch = _positive(batch, "batch")
     torch.manual_seed(0)
     model = build_model(
-        model_spec(model_name), task_, _positive(d_model, "d_model"), _positive(heads, "heads")
+        model_spec(model_name),
+        task_,
+        _positive(d_model, "d_model"),
+        _positive(heads, "heads"),
+        attention_scale,
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     operations = count_operations(model, task_.n, task_.feature_dim, batch)
@@ -399,13 +430,16 @@ def train(
     progress: bool = True,
     n: int | None = None,
     threads: int | None = None,
+    attention_scale=None,
 ) -> TrainingRun:
     """Train the model ``model_name`` (:data:`MODELS`) on ``task`` for ``steps`` Adam steps.
 
     Every step draws a fresh batch of ``batch`` examples from the task generator (seed stream
     ``[seed, 0]``); held-out batches come from stream ``[seed, 1]``; ``torch.manual_seed(seed)``
     fixes the initial weights, so a seed reproduces a run exactly (at a fixed thread count).
-    ``eval_every`` defaults to ``steps // 50`` (at least 1). A non-finite loss raises
+    ``eval_every`` defaults to ``steps // 50`` (at least 1). ``attention_scale``: None (the
+    paper protocol: each mechanism's own scale), ``"sqrt"`` (1/sqrt(head_dim)) or a number;
+    see :func:`resolve_attention_scale`. A non-finite loss raises
     :class:`~polyth.errors.NumericalError`.
     """
     torch = _torch()
@@ -428,7 +462,7 @@ def train(
         torch.set_num_threads(_positive(threads, "threads"))
 
     torch.manual_seed(seed)
-    model = build_model(spec, task_, d_model, heads)
+    model = build_model(spec, task_, d_model, heads, attention_scale)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     operations = count_operations(model, task_.n, task_.feature_dim, batch)
     train_rng = np.random.default_rng([seed, TRAIN_STREAM])
@@ -465,6 +499,8 @@ def train(
         "lr": lr,
         "d_model": d_model,
         "heads": heads,
+        "attention_scale": model.mechanism.scale_for(d_model // heads),
+        "attention_scale_option": "default" if attention_scale is None else attention_scale,
         "layers": spec.layers,
         "eval_every": eval_every,
         "final_eval_examples": FINAL_EVAL_BATCHES * batch,
