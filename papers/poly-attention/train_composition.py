@@ -84,7 +84,7 @@ def main() -> None:
     )
     title = (
         f"2-fold composition (n = 25, m = 12), d_model {args.d_model}, 1 head, "
-        f"batch {document['config']['batch']}, lr {args.lr:g}, scale {scale};\n"
+        f"batch {document['config']['batch']};\nlr {args.lr:g}, scale {scale}; "
         f"mean and min–max over {document['config']['seeds']} seeds"
     )
     stem = "composition_variant" if variant else "composition"
