@@ -265,9 +265,6 @@ class TrainingRun:
         return out
 
 
-ATTENTION_SCALES = ("default", "sqrt")
-
-
 def resolve_attention_scale(attention_scale, head_dim: int) -> float | None:
     """The score scale a model's attention uses: None keeps each mechanism's own (1/head_dim
     for PolyAttention, the paper protocol's default; 1/sqrt(head_dim) for the torch baseline),
