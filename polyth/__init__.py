@@ -20,6 +20,7 @@ def attention(m, Q, V, **options):
 
     return run(m, Q, V, **options)
 
+
 __all__ = [
     "InputError",
     "Mechanism",

@@ -100,9 +100,13 @@ def approximate_attention(m: Mechanism, inputs: Inputs, backend: str, B=None, ep
     elapsed = time.perf_counter() - start
     records = [StepRecord(-1, "taylor_features", "monomial_features", elapsed, (), {"ranks": ranks})]
     unary = {a: np.exp(x - x.max(axis=1, keepdims=True)) for a, x in biases.items()}
-    tree_ok = m.is_tree and m.is_connected and (
-        inputs.causal in (None, "nested")
-        or (inputs.causal == "prefix" and all(0 in s for s, _ in low_rank))
+    tree_ok = (
+        m.is_tree
+        and m.is_connected
+        and (
+            inputs.causal in (None, "nested")
+            or (inputs.causal == "prefix" and all(0 in s for s, _ in low_rank))
+        )
     )
     start = time.perf_counter()
     if tree_ok:
