@@ -111,19 +111,6 @@ def decoding(tokens):
     return recurrent, softmax, ratio(recurrent), ratio(softmax), block
 
 
-def saved_bytes(fn, *args) -> int:
-    total = 0
-
-    def pack(t):
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn(*args)
-    return total
-
-
 def softmax_materialised(q, k, v):
     n = q.shape[-2]
     scores = (q @ k.transpose(-1, -2)) / D**0.5
@@ -137,8 +124,8 @@ def memory(ns):
     rows = []
     for n in ns:
         q, k, v = (torch.randn(1, n, D, requires_grad=True) for _ in range(3))
-        linear = saved_bytes(lambda a, b, c: pnn.linear_attention(a, b, c, causal=True), q, k, v)
-        softmax = saved_bytes(softmax_materialised, q, k, v)
+        linear = pnn.saved_bytes(lambda a, b, c: pnn.linear_attention(a, b, c, causal=True), q, k, v)
+        softmax = pnn.saved_bytes(softmax_materialised, q, k, v)
         rows.append({"n": n, "linear_bytes": linear, "softmax_bytes": softmax})
         print(
             f"n={n:6d}  kept for backward: linear {linear / 2**20:8.2f} MiB   "

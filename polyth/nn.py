@@ -190,6 +190,21 @@ def _merge(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(-2, -3).flatten(-2)
 
 
+def saved_bytes(fn, *args) -> int:
+    """Bytes of the tensors autograd keeps for the backward pass of ``fn(*args)``: the memory
+    a training step holds between its forward and backward passes."""
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(*args)
+    return total
+
+
 __all__ = [
     "CausalDotProduct",
     "ElementwiseAttention",
@@ -199,4 +214,5 @@ __all__ = [
     "elementwise_attention",
     "elu_feature_map",
     "linear_attention",
+    "saved_bytes",
 ]

@@ -19,20 +19,6 @@ def quadratic_causal_linear(q, k, v, eps=1e-6):
     return (w @ v) / (w.sum(-1, keepdim=True) + eps)
 
 
-def saved_bytes(fn, *args) -> int:
-    """Bytes of the tensors autograd keeps for the backward pass of fn(*args)."""
-    total = 0
-
-    def pack(t):
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn(*args)
-    return total
-
-
 def tensors(shape_q, dv, seed=0, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
     q = torch.randn(*shape_q, generator=g, dtype=dtype, requires_grad=True)
@@ -66,8 +52,8 @@ def test_memory_kept_for_backward_is_flat_per_token():
     ours, quadratic = [], []
     for n in (128, 512, 2048):
         q, k, v = tensors((1, n, d), dv)
-        ours.append(saved_bytes(lambda a, b, c: pnn.linear_attention(a, b, c, causal=True), q, k, v) / n)
-        quadratic.append(saved_bytes(quadratic_causal_linear, q, k, v) / n)
+        ours.append(pnn.saved_bytes(lambda a, b, c: pnn.linear_attention(a, b, c, causal=True), q, k, v) / n)
+        quadratic.append(pnn.saved_bytes(quadratic_causal_linear, q, k, v) / n)
     assert ours[0] == ours[1] == ours[2] < 20 * (d + dv) * 8
     assert quadratic[2] > 8 * quadratic[0]  # grows like n
 
