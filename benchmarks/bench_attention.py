@@ -210,10 +210,12 @@ def bench_approx(n_big, n_check, d, B, eps, rng):
 
 
 def bench_gemm_fraction(n, d, repeats, rng):
-    import kernels
+    import polyth_kernels
 
     A, K, W = (rng.standard_normal((1, n, d)).astype(np.float32) for _ in range(3))
-    t_edge = median_time(lambda: kernels.edge_pass(A * np.float32(1 / d), K, W, backend="cpu"), repeats)
+    t_edge = median_time(
+        lambda: polyth_kernels.edge_pass(A * np.float32(1 / d), K, W, backend="cpu"), repeats
+    )
     edge_flops = 2.0 * n * n * d * 2  # scores and values, multiply-add = 2 flops
     X = rng.standard_normal((2048, 2048)).astype(np.float32)
     t_gemm = median_time(lambda: X @ X, repeats)

@@ -3,7 +3,7 @@
     python benchmarks/bench_edge.py [--n 4096] [--d 64] [--repeats 7]
 
 Measures, in float32 at n queries = n keys, D = C = d, after a warm-up:
-  edge      one kernels.edge_pass (s = A·Kᵀ + bias, logz, softmax·W)
+  edge      one polyth_kernels.edge_pass (s = A·Kᵀ + bias, logz, softmax·W)
   causal    the same with causal=True, beside sdpa_causal (SDPA with is_causal=True)
   path3     path-3 tree attention x1x2 + x2x3 as message passing: two edge passes
   sdpa      one torch.nn.functional.scaled_dot_product_attention (self-attention)
@@ -21,9 +21,8 @@ import statistics
 import numba
 import numpy as np
 import torch
+from polyth_kernels.edge import edge_pass
 from timing import run_times
-
-from kernels.edge import edge_pass
 
 
 def timed(fn, repeats):

@@ -6,7 +6,7 @@ D = 64 channels, CPU, one numba thread, the fastest of 5 runs after a warm-up. W
 ``results.json`` and PNGs into ``--out``:
 
   headline  n = 4096, order t = 6, entries of q, k uniform in [−B, B]: the Taylor form
-            (kernels.elementwise_attention, O(t·n·D)) against the exact per-channel softmax
+            (polyth_kernels.elementwise_attention, O(t·n·D)) against the exact per-channel softmax
             (polyth.attention method="exact": the cost engine's plan, O(n²·D)), float32; the
             speedup and the max error against the float64 exact output, beside the engine's
             bound (polyth.similarity.taylor_error).
@@ -31,12 +31,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import polyth_kernels
 from timing import best_time, plot_decode_per_token
 
-import kernels
 import polyth
 from polyth import zoo
-from polyth.similarity import taylor_error
+from polyth.mechanism.similarity import taylor_error
 
 D = 64
 
@@ -50,7 +50,7 @@ def exact(q, k, v, causal=None, dtype=None):
 
 
 def taylor(q, k, v, order, causal=False):
-    return kernels.elementwise_attention(q[None], k[None], v[None], order, causal=causal)[0]
+    return polyth_kernels.elementwise_attention(q[None], k[None], v[None], order, causal=causal)[0]
 
 
 def headline(n, order, Bs):
@@ -126,12 +126,12 @@ def time_scaling(ns, exact_max, order, fit_from):
 def decoding(tokens, order):
     rng = np.random.default_rng(3)
     q, k, v = (rng.uniform(-0.5, 0.5, (tokens, D)).astype(np.float32) for _ in range(3))
-    M, N, shift = kernels.elementwise_state(1, D, order, np.float32)
-    kernels.elementwise_step(M.copy(), N.copy(), shift.copy(), q[:1], k[:1], v[:1], order)  # compile
+    M, N, shift = polyth_kernels.elementwise_state(1, D, order, np.float32)
+    polyth_kernels.elementwise_step(M.copy(), N.copy(), shift.copy(), q[:1], k[:1], v[:1], order)  # compile
     recurrent = []
     for i in range(tokens):
         start = time.perf_counter()
-        _, M, N, shift = kernels.elementwise_step(
+        _, M, N, shift = polyth_kernels.elementwise_step(
             M, N, shift, q[i : i + 1], k[i : i + 1], v[i : i + 1], order
         )
         recurrent.append(time.perf_counter() - start)

@@ -5,12 +5,12 @@
 float32, d = dv = 64, one head, CPU, one thread (numba and torch); every time is the fastest of 5 runs
 after a warm-up. Writes ``results.json`` and three PNGs into ``--out``:
 
-  time      causal linear attention (kernels.linear_attention: chunked prefix sums) for
+  time      causal linear attention (polyth_kernels.linear_attention: chunked prefix sums) for
             n = 128 … 65536 and torch's causal SDPA (n ≤ 16384: quadratic); the fitted
             exponent of n over n = 1024 … 65536 (least squares on log t vs log n) and the
             crossover length (the smallest measured n from which linear attention is faster
             at every larger n).
-  decode    4096 tokens decoded one at a time: the recurrent step (kernels.linear_step,
+  decode    4096 tokens decoded one at a time: the recurrent step (polyth_kernels.linear_step,
             constant state) and softmax with a KV cache (numpy: scores against the cached
             keys, softmax, weighted values); per-token times and the ratio of the median per-token
             time of the last 512 tokens to that of the first 512.
@@ -32,10 +32,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import polyth_kernels
 import torch
 from timing import best_time, plot_decode_per_token
 
-import kernels
 import polyth
 from polyth import zoo
 from polyth.verify.fit import fit_exponent
@@ -48,7 +48,7 @@ def time_scaling(ns, sdpa_max, fit_from):
     rows = []
     for n in ns:
         q, k, v = (rng.standard_normal((1, n, D)).astype(np.float32) for _ in range(3))
-        linear = best_time(lambda q=q, k=k, v=v: kernels.linear_attention(q, k, v, causal=True))
+        linear = best_time(lambda q=q, k=k, v=v: polyth_kernels.linear_attention(q, k, v, causal=True))
         sdpa = None
         if n <= sdpa_max:
             tq, tk, tv = (torch.from_numpy(x)[None] for x in (q, k, v))
@@ -85,13 +85,13 @@ def crossover_length(rows, fast: str, slow: str):
 def decoding(tokens):
     rng = np.random.default_rng(1)
     q, k, v = (rng.standard_normal((tokens, D)).astype(np.float32) for _ in range(3))
-    fq, fk = kernels.feature_map(q), kernels.feature_map(k)
-    S, z = kernels.linear_state(1, D, D, np.float32)
-    kernels.linear_step(S.copy(), z.copy(), fq[:1], fk[:1], v[:1])  # compile
+    fq, fk = polyth_kernels.feature_map(q), polyth_kernels.feature_map(k)
+    S, z = polyth_kernels.linear_state(1, D, D, np.float32)
+    polyth_kernels.linear_step(S.copy(), z.copy(), fq[:1], fk[:1], v[:1])  # compile
     recurrent = []
     for i in range(tokens):
         start = time.perf_counter()
-        _, S, z = kernels.linear_step(S, z, fq[i : i + 1], fk[i : i + 1], v[i : i + 1], 1e-6)
+        _, S, z = polyth_kernels.linear_step(S, z, fq[i : i + 1], fk[i : i + 1], v[i : i + 1], 1e-6)
         recurrent.append(time.perf_counter() - start)
     cache_k = np.empty((tokens, D), np.float32)
     cache_v = np.empty((tokens, D), np.float32)

@@ -17,7 +17,7 @@ s[i_1, …, i_{s−1}, j] = Σ_D Π_r As[r][i_r, D]·K[j, D] + bias[j] and the n
 never stored. The per-channel pass runs one independent pass per channel c (C of them)
 with M features per side and one value per key.
 
-All three run one kernel (kernels.edge_cpu on the CPU, kernels.edge_cuda on cuda and
+All three run one kernel (polyth_kernels.edge_cpu on the CPU, polyth_kernels.edge_cuda on cuda and
 cudasim). Inputs: float32 or float64 (the output keeps A's dtype), with or without the
 leading batch axis. bias may hold −inf (a masked key); a row whose keys are all masked
 is an error, and so are NaN/inf inputs or a non-finite result.
@@ -26,11 +26,10 @@ is an error, and so are NaN/inf inputs or a non-finite result.
 from __future__ import annotations
 
 import numpy as np
-
-from kernels.backend import resolve_backend
-from kernels.blas_threads import single_threaded_blas
-from kernels.edge_cpu import flash_cpu
-from kernels.edge_cuda import flash_cuda
+from polyth_kernels.backend import resolve_backend
+from polyth_kernels.blas_threads import single_threaded_blas
+from polyth_kernels.edge_cpu import flash_cpu
+from polyth_kernels.edge_cuda import flash_cuda
 
 
 def _float_dtype(array: np.ndarray, name: str) -> np.dtype:

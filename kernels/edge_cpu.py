@@ -10,7 +10,7 @@ For every row i the kernel computes, over the keys j (j ≤ i when causal),
 
 as flash attention does (Dao et al. 2022): ``prange`` over tiles of query rows; per
 tile the keys stream in blocks, each score block is one BLAS GEMM of contiguous tiles,
-the online softmax (running max and sum, kernels.scalar) rescales the accumulator,
+the online softmax (running max and sum, polyth_kernels.scalar) rescales the accumulator,
 and the value update is a second GEMM. The nq × nk score matrix never exists beyond
 one (tile_q × tile_k) block per thread.
 
@@ -24,8 +24,7 @@ import math
 import numba
 import numpy as np
 from numba import prange
-
-from kernels.scalar import FASTMATH, fmax, softmax_exp
+from polyth_kernels.scalar import FASTMATH, fmax, softmax_exp
 
 #: query rows per parallel task and keys per streamed block (tuned on a 2-core AVX-512 machine)
 TILE_Q = 256

@@ -1,6 +1,6 @@
 """CUDA flash pass (numba-cuda; the same kernel runs under the simulator for tests).
 
-The same computation as kernels.edge_cpu: for the query-side row of a tuple
+The same computation as polyth_kernels.edge_cpu: for the query-side row of a tuple
 (i_1, …, i_R), row = Π_r F_r[i_r, :] (R = 1: the edge pass), and the keys j (j ≤ i when
 causal),
 
@@ -12,7 +12,7 @@ Layout: one block per (tile of THREADS_PER_BLOCK query rows, batch entry; batche
 per query row, its feature row and value accumulator in registers/local memory. Keys
 stream through shared memory in tiles of ``tile_k`` keys: the block loads a K tile,
 a W tile and the bias tile with coalesced loads (consecutive threads, consecutive
-addresses), then every thread runs the online softmax (kernels.scalar, shared with the
+addresses), then every thread runs the online softmax (polyth_kernels.scalar, shared with the
 CPU twins) over the tile; the accumulator is rescaled only when the running max grows.
 Kernels are compiled per (dtype, D, C) so that shared and local arrays have static
 sizes and literals keep the input's precision (float32 stays float32 on hardware).
@@ -26,8 +26,7 @@ import math
 
 import numpy as np
 from numba import cuda, float32, float64
-
-from kernels.scalar import ONLINE_CUDA
+from polyth_kernels.scalar import ONLINE_CUDA
 
 THREADS_PER_BLOCK = 64
 MAX_TILE_K = 64

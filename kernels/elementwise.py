@@ -31,8 +31,7 @@ import math
 import numba
 import numpy as np
 from numba import cuda, prange
-
-from kernels.gemm import blocks
+from polyth_kernels.gemm import blocks
 
 CHUNK = 64
 THREADS = 128

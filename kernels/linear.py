@@ -5,7 +5,7 @@ With a feature map φ (here φ(x) = elu(x) + 1 > 0, element-wise, d_φ = d):
     out_i = φ(q_i)ᵀ S_i / (φ(q_i)ᵀ z_i + eps),   S_i = Σ_{j ∈ J(i)} φ(k_j) v_jᵀ,   z_i = Σ_{j ∈ J(i)} φ(k_j)
 
 with J(i) every j (non-causal) or j ≤ i (causal). The parallel forms are
-:func:`kernels.lowrank_pass` with Φ = φ(Q), Ψ = φ(K): two GEMMs through the (r × dv)
+:func:`polyth_kernels.lowrank_pass` with Φ = φ(Q), Ψ = φ(K): two GEMMs through the (r × dv)
 state when non-causal, chunked prefix sums of the states when causal; O(n·d·dv) time.
 The recurrent form updates the state one token at a time (the paper's RNN view):
 
@@ -26,9 +26,8 @@ import math
 import numba
 import numpy as np
 from numba import cuda, prange
-
-from kernels.gemm import blocks
-from kernels.lowrank import lowrank_pass
+from polyth_kernels.gemm import blocks
+from polyth_kernels.lowrank import lowrank_pass
 
 THREADS = 128
 STEP_THREADS = 64
@@ -107,7 +106,7 @@ def linear_attention(
     """Linear attention with φ = elu + 1: Q, K (b, n, d), V (b, n, dv) → out (b, n, dv).
 
     Non-causal: φ(Q) (φ(K)ᵀ [V, 1]); causal: chunked prefix sums of the states (``chunk`` rows per
-    chunk), both by :func:`kernels.lowrank_pass`. ``eps`` is added to every denominator.
+    chunk), both by :func:`polyth_kernels.lowrank_pass`. ``eps`` is added to every denominator.
     """
     Q, K, V = (np.asarray(X) for X in (Q, K, V))
     if Q.ndim != 3 or K.shape != Q.shape or V.ndim != 3 or V.shape[:2] != Q.shape[:2]:

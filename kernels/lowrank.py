@@ -6,7 +6,7 @@ With Φ (b, nq, r), Ψ (b, nk, r) and values W (b, nk, C):
     out[i, :] = Σ_j w[i, j] W[j, :] / z[i] = Φ[i] · (Ψᵀ W) / z[i]
 
 in O((nq + nk) · r · C) time and never an nq × nk matrix (Katharopoulos et al. 2020 for
-a feature map φ; the polynomial method's Taylor factors, kernels.features, for exp). A
+a feature map φ; the polynomial method's Taylor factors, polyth_kernels.features, for exp). A
 column of ones appended to W gives z as the last channel of the same product
 Φ (Ψᵀ [W, 1]).
 
@@ -21,7 +21,7 @@ processed at once as a batch of small GEMMs (T ≥ C + 1 keeps the stored states
 larger than Φ). Approximate weights can be negative (odd Taylor orders), so a
 denominator z[i] ≤ 0, or any non-finite result, raises ValueError naming how many rows.
 
-CPU: numpy's BLAS matmul; cuda/cudasim: kernels.gemm's tiled kernel and a scan kernel.
+CPU: numpy's BLAS matmul; cuda/cudasim: polyth_kernels.gemm's tiled kernel and a scan kernel.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ import functools
 
 import numpy as np
 from numba import cuda
-
-from kernels.gemm import blocks, gemm_on_device
+from polyth_kernels.gemm import blocks, gemm_on_device
 
 CHUNK = 64
 THREADS = 128

@@ -43,7 +43,7 @@ ValueError; an out that overflows (a product of huge values) is a FloatingPointE
 
 On the CPU the GEMMs are numpy's BLAS matmul over blocks of columns j (G, M's block and R stay
 near BLOCK_ELEMENTS) and numba for the element-wise passes; on cuda/cudasim they are the
-tiled kernel of ``kernels.gemm`` (the channel folded into its batch axis for the two-sided
+tiled kernel of ``polyth_kernels.gemm`` (the channel folded into its batch axis for the two-sided
 layout) plus element-wise kernels, everything whole on the device.
 """
 
@@ -54,8 +54,7 @@ import math
 import numba
 import numpy as np
 from numba import cuda, prange
-
-from kernels.gemm import blocks, gemm_on_device
+from polyth_kernels.gemm import blocks, gemm_on_device
 
 THREADS = 128
 BLOCK_ELEMENTS = 1 << 23  # CPU: about this many elements in each block of G (K × Jb(C+1)) and R

@@ -14,7 +14,7 @@ Qs[s, l, c]^p, one softmax per channel (dv = d). causal 1 (prefix) keeps tuples 
 l_a ≤ l_1; causal 2 (nested) keeps those with l_a ≤ l_{parent[a]} for every a ≥ 1.
 
 Tuples are enumerated by an odometer over (l_2, …, l_t) (no recursion) and folded into an
-online softmax (running max, kernels.scalar), so scores of any size stay finite. Scores
+online softmax (running max, polyth_kernels.scalar), so scores of any size stay finite. Scores
 and accumulators are float64 whatever the input dtype (this kernel is an oracle); the
 output has the input dtype. A non-finite score (the polynomial overflowed) raises
 FloatingPointError. CPU twin: numba prange over (batch, query). CUDA: one thread per
@@ -28,10 +28,9 @@ import math
 import numba
 import numpy as np
 from numba import cuda, prange
-
-from kernels.features import integer_power
-from kernels.gemm import blocks
-from kernels.scalar import make_online_math
+from polyth_kernels.features import integer_power
+from polyth_kernels.gemm import blocks
+from polyth_kernels.scalar import make_online_math
 
 MAX_VARIABLES = 16  # the odometer's local array on a GPU has a fixed size
 MAX_TUPLES = 10**12

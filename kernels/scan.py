@@ -7,7 +7,7 @@ For a row L[0..n) of log-weights (and optionally a value row W[0..n) of C-vector
 
 The prefix scan eliminates a variable under a threshold factor [l_b ≤ l_p] (a causal
 mask); the reduction eliminates a variable from a materialised log-table. Both run in
-the log domain with a running maximum (kernels.scalar's online softmax), so log-weights
+the log domain with a running maximum (polyth_kernels.scalar's online softmax), so log-weights
 of any size give finite results. Entries of −inf are weight 0; a prefix (or a row)
 with no finite entry has logz = −inf and out = 0.
 
@@ -27,9 +27,8 @@ import math
 import numba
 import numpy as np
 from numba import cuda, float32, float64, prange
-
-from kernels.backend import resolve_backend
-from kernels.scalar import FASTMATH, ONLINE_CUDA, fmax, softmax_exp
+from polyth_kernels.backend import resolve_backend
+from polyth_kernels.scalar import FASTMATH, ONLINE_CUDA, fmax, softmax_exp
 
 # ---------------------------------------------------------------- CPU twins
 

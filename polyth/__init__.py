@@ -1,25 +1,23 @@
-"""polyth: complexity and expressivity of attention mechanisms."""
+"""polyth: complexity and expressivity of attention mechanisms.
 
-# modules: polyth.reference.attention, polyth.zoo.strassen(), polyth.plan.exact_plan, polyth.cost.cost
-from polyth import cost, plan, reference, zoo
-from polyth.bounds import bounds  # the function polyth.bounds(m), not the module
+The public names load on first use (PEP 562), so that ``import polyth`` stays fast and a
+notebook pays for sympy, numba or torch only when it needs them::
+
+    import polyth
+
+    m = polyth.Mechanism.from_polynomial("x1*x2 + x2*x3")   # the mechanism layer
+    b = polyth.bounds(m)                                    # the theory layer
+    out = polyth.attention(m, Q, V)                         # the compute layer
+    ref = polyth.reference.attention(m, Q, V)               # the independent oracle
+
+Layers, from the bottom up: :mod:`polyth.mechanism`, :mod:`polyth.theory`,
+:mod:`polyth.compute` (over the array kernels of ``polyth_kernels``) and the oracle
+:mod:`polyth.reference`; then :mod:`polyth.nn` (torch), :mod:`polyth.tasks`,
+:mod:`polyth.verify` and :mod:`polyth.cli`. See docs/design.md.
+"""
+
 from polyth.errors import InputError, NumericalError, PolyError
-from polyth.mechanism import Mechanism, Monomial
-
-__version__ = "0.1.0"
-
-
-def attention(m, Q, V, **options):
-    """Compute mechanism ``m`` with the kernels: see :func:`polyth.dispatch.attention`.
-
-    ``method="exact" | "naive" | "approx"``, ``backend="auto" | "cpu" | "cuda" | "cudasim"``,
-    ``causal=None | "prefix" | "nested"``; approx takes ``B`` and ``eps`` or ``degree``.
-    (Imported on first use, so that ``import polyth`` does not load numba.)
-    """
-    from polyth.dispatch import attention as run
-
-    return run(m, Q, V, **options)
-
+from polyth.version import __version__
 
 __all__ = [
     "InputError",
@@ -30,8 +28,39 @@ __all__ = [
     "__version__",
     "attention",
     "bounds",
-    "cost",
-    "plan",
+    "nn",
     "reference",
+    "tasks",
+    "verify",
     "zoo",
 ]
+
+
+def __getattr__(name: str):
+    """Load a public name on first use and keep it."""
+    if name in ("Mechanism", "Monomial"):
+        from polyth.mechanism import Mechanism, Monomial
+
+        value = Mechanism if name == "Mechanism" else Monomial
+    elif name == "zoo":
+        from polyth.mechanism import zoo as value
+    elif name == "bounds":
+        from polyth.theory.bounds import bounds as value
+    elif name == "attention":
+        from polyth.compute import attention as value
+    elif name == "reference":
+        import polyth.reference as value
+    elif name == "nn":
+        import polyth.nn as value
+    elif name == "tasks":
+        import polyth.tasks as value
+    elif name == "verify":
+        import polyth.verify as value
+    else:
+        raise AttributeError(f"module 'polyth' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

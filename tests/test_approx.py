@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polyth import InputError, Mechanism, zoo
-from polyth import cost as C
-from polyth.approx import (
+from polyth.theory import cost as C
+from polyth.theory.approximation import (
     approximate,
     expansion_terms,
     factor_range,
@@ -115,7 +115,7 @@ def test_crossover_is_where_approximate_becomes_cheaper():
     n_star = a.crossover_n
     assert n_star is not None and n_star > 1
     exact = C.operation_count
-    from polyth.plan import exact_plan
+    from polyth.theory.plan import exact_plan
 
     plan = exact_plan(zoo.tensor(3))
     assert a.operation_count(n_star) < exact(plan, n_star, 4, 4).total

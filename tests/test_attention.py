@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import polyth
 from polyth import zoo
-from polyth.dispatch import attention
+from polyth.compute.front import attention
 
 BACKENDS = ["cpu", "cudasim"]
 
@@ -227,7 +227,7 @@ def test_approx_elementwise_per_channel_keeps_square_factors_exact():
 )
 def test_the_executor_runs_the_plans_steps(spec, causal):
     """Each step runs as the kind the cost engine priced, so its operation count is what ran."""
-    from polyth.plan import cached_exact_plan
+    from polyth.theory.plan import cached_exact_plan
 
     m = zoo.from_spec(spec)
     Q, V = random_inputs(m, 6, 3, 2, np.random.default_rng(1))
@@ -251,10 +251,10 @@ def test_every_elimination_order_executes_correctly(text, causal):
     """Not only the best order: every plan the engine can price runs and matches the reference."""
     import itertools
 
-    from polyth.dispatch import initial_factors
-    from polyth.execute import Elimination
-    from polyth.inputs import prepare
-    from polyth.plan import plan_with_order
+    from polyth.compute.exact import Elimination
+    from polyth.compute.front import initial_factors
+    from polyth.compute.inputs import prepare
+    from polyth.theory.plan import plan_with_order
 
     m = polyth.Mechanism.from_polynomial(text)
     Q, V = random_inputs(m, 6, 3, 2, np.random.default_rng(4), batch=2)

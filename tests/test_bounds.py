@@ -9,9 +9,9 @@ import sympy
 
 import polyth
 from polyth import InputError, Mechanism, zoo
-from polyth import cost as C
-from polyth import lower_bounds as L
-from polyth.cli import main
+from polyth.cli.main import main
+from polyth.theory import cost as C
+from polyth.theory import lower_bounds as L
 
 # DESIGN.md §3 as it must come out of the engine: spec, causal, exponent, verdict, best bound's hypothesis
 TABLE = [

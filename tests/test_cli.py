@@ -10,8 +10,8 @@ import pytest
 
 import polyth
 from polyth import NumericalError, zoo
-from polyth.cli import COMMANDS, main
-from polyth.commands import demo
+from polyth.cli import demo
+from polyth.cli.main import COMMANDS, main
 
 
 def run(capsys, *argv):

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import polyth
+import polyth.tasks.constructions.compose
 from polyth.errors import InputError
 from polyth.tasks import accuracy, composition, find, generate
-from polyth.tasks.construct_compose import (
+from polyth.tasks.constructions.compose import (
     path_composition,
     path_weights,
     strassen_composition,
@@ -38,13 +39,13 @@ def test_fails_far_below_default_B(spec, r):
 
 def _record_inputs(monkeypatch):
     seen = []
-    original = polyth.attention
+    original = polyth.tasks.constructions.compose.attention
 
     def recording(m, Q, V, **options):
         seen.append((m, [np.array(q) for q in Q], V, options))
         return original(m, Q, V, **options)
 
-    monkeypatch.setattr(polyth, "attention", recording)
+    monkeypatch.setattr(polyth.tasks.constructions.compose, "attention", recording)
     return seen
 
 

@@ -4,20 +4,21 @@ import json
 import math
 
 import numpy as np
+import polyth_kernels
 import pytest
 import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kernels
 import polyth
-from polyth import cli, zoo
-from polyth.cost import cost, exponent, last_token_cost, recurrent_form
-from polyth.cost import d as D_SYM
-from polyth.cost import n as N_SYM
-from polyth.efficient import Decoder, is_elementwise
-from polyth.plan import exact_plan, low_rank_plan
-from polyth.similarity import Exp, Taylor, taylor_error
+from polyth import zoo
+from polyth.cli import main as cli
+from polyth.compute.efficient import Decoder, is_elementwise
+from polyth.mechanism.similarity import Exp, Taylor, taylor_error
+from polyth.theory.cost import cost, exponent, last_token_cost, recurrent_form
+from polyth.theory.cost import d as D_SYM
+from polyth.theory.cost import n as N_SYM
+from polyth.theory.plan import exact_plan, low_rank_plan
 
 BACKENDS = ["cpu", "cudasim"]
 
@@ -111,9 +112,9 @@ def test_parallel_form_equals_the_taylor_definition(backend, causal):
     rng = np.random.default_rng(0)
     q, k, v = (uniform(rng, (2, 45, 3)) for _ in range(3))
     for order in (2, 5):
-        out = kernels.elementwise_attention(q, k, v, order, causal=causal, backend=backend, chunk=8)
+        out = polyth_kernels.elementwise_attention(q, k, v, order, causal=causal, backend=backend, chunk=8)
         np.testing.assert_allclose(out, taylor_oracle(q, k, v, order, causal), rtol=0, atol=1e-10)
-    out32 = kernels.elementwise_attention(
+    out32 = polyth_kernels.elementwise_attention(
         *(x.astype(np.float32) for x in (q, k, v)), 4, causal=causal, backend=backend, chunk=16
     )
     assert out32.dtype == np.float32
@@ -125,11 +126,13 @@ def test_recurrent_steps_equal_the_causal_parallel_form(backend):
     rng = np.random.default_rng(1)
     b, n, D, order = 2, 40, 3, 6
     q, k, v = (uniform(rng, (b, n, D), 2.0) for _ in range(3))
-    parallel = kernels.elementwise_attention(q, k, v, order, causal=True, backend=backend, chunk=8)
-    M, N, shift = kernels.elementwise_state(b, D, order)
+    parallel = polyth_kernels.elementwise_attention(q, k, v, order, causal=True, backend=backend, chunk=8)
+    M, N, shift = polyth_kernels.elementwise_state(b, D, order)
     rows = []
     for i in range(n):
-        out, M, N, shift = kernels.elementwise_step(M, N, shift, q[:, i], k[:, i], v[:, i], order, backend)
+        out, M, N, shift = polyth_kernels.elementwise_step(
+            M, N, shift, q[:, i], k[:, i], v[:, i], order, backend
+        )
         rows.append(out)
         assert M.shape == N.shape == (b, order + 1, D) and shift.shape == (b, D)
     np.testing.assert_allclose(np.stack(rows, axis=1), parallel, rtol=0, atol=1e-10)
@@ -144,7 +147,9 @@ def test_taylor_form_is_within_the_engines_error_bound_of_the_exact_form(order):
     _, bound = taylor_error(m, B)
     for causal in (None, "prefix"):
         exact = polyth.reference.attention(m, [q, k], {2: v}, causal=causal)
-        taylor = kernels.elementwise_attention(q[None], k[None], v[None], order, causal=causal is not None)[0]
+        taylor = polyth_kernels.elementwise_attention(
+            q[None], k[None], v[None], order, causal=causal is not None
+        )[0]
         error = np.abs(taylor - exact).max()
         assert error <= bound * np.abs(v).max()
         assert error > 0  # it is an approximation
@@ -158,8 +163,10 @@ def test_large_keys_stay_finite_in_float32():
     k = 11 + uniform(rng, (1, 50, 2), 0.05)
     v = uniform(rng, (1, 50, 2))
     for causal in (False, True):
-        ref = kernels.elementwise_attention(q, k, v, 2, causal=causal)
-        out = kernels.elementwise_attention(*(x.astype(np.float32) for x in (q, k, v)), 2, causal=causal)
+        ref = polyth_kernels.elementwise_attention(q, k, v, 2, causal=causal)
+        out = polyth_kernels.elementwise_attention(
+            *(x.astype(np.float32) for x in (q, k, v)), 2, causal=causal
+        )
         assert np.isfinite(out).all()
         np.testing.assert_allclose(out, ref, rtol=0, atol=1e-4)
 
@@ -169,8 +176,8 @@ def test_odd_orders_raise_when_a_denominator_reaches_zero():
     k = np.full((1, 2, 1), 3.0)
     v = np.ones((1, 2, 1))
     with pytest.raises(ValueError, match="odd Taylor order"):
-        kernels.elementwise_attention(q, k, v, 3)
-    assert np.isfinite(kernels.elementwise_attention(q, k, v, 4)).all()  # even: every weight > 0
+        polyth_kernels.elementwise_attention(q, k, v, 3)
+    assert np.isfinite(polyth_kernels.elementwise_attention(q, k, v, 4)).all()  # even: every weight > 0
     m = zoo.elementwise(3, allow_odd=True)
     with pytest.raises(polyth.NumericalError, match="odd Taylor order"):
         polyth.attention(m, [q[0], k[0]], {2: v[0]}, method="approx")
@@ -179,14 +186,14 @@ def test_odd_orders_raise_when_a_denominator_reaches_zero():
 def test_kernels_refuse_bad_arrays():
     x = np.ones((1, 4, 2))
     with pytest.raises(ValueError, match="order"):
-        kernels.elementwise_attention(x, x, x, 99)
+        polyth_kernels.elementwise_attention(x, x, x, 99)
     with pytest.raises(ValueError, match="shape"):
-        kernels.elementwise_attention(x, x, np.ones((1, 4, 3)), 2)
+        polyth_kernels.elementwise_attention(x, x, np.ones((1, 4, 3)), 2)
     with pytest.raises(ValueError, match="NaN"):
-        kernels.elementwise_attention(x * np.nan, x, x, 2)
-    M, N, shift = kernels.elementwise_state(1, 2, 2)
+        polyth_kernels.elementwise_attention(x * np.nan, x, x, 2)
+    M, N, shift = polyth_kernels.elementwise_state(1, 2, 2)
     with pytest.raises(ValueError, match="order"):
-        kernels.elementwise_step(M, N, shift, x[:, 0], x[:, 0], x[:, 0], 4)
+        polyth_kernels.elementwise_step(M, N, shift, x[:, 0], x[:, 0], x[:, 0], 4)
 
 
 # ---------------------------------------------------------------- polyth.attention and the decoder
@@ -246,5 +253,5 @@ def test_decoder_equals_causal_attention_with_constant_state():
 def test_elementwise_matches_the_definition_for_any_shape(n, D, order, chunk, causal, seed):
     rng = np.random.default_rng(seed)
     q, k, v = (uniform(rng, (1, n, D), 1.5) for _ in range(3))
-    out = kernels.elementwise_attention(q, k, v, order, causal=causal, chunk=chunk)
+    out = polyth_kernels.elementwise_attention(q, k, v, order, causal=causal, chunk=chunk)
     np.testing.assert_allclose(out, taylor_oracle(q, k, v, order, causal), rtol=0, atol=1e-10)

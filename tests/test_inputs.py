@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from polyth import InputError, Mechanism
-from polyth.inputs import nested_parents, prepare
+from polyth.compute.inputs import nested_parents, prepare
 
 RNG = np.random.default_rng(0)
 PATH = Mechanism.from_polynomial("x1*x2 + x2*x3")

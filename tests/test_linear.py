@@ -3,21 +3,22 @@
 import json
 
 import numpy as np
+import polyth_kernels  # noqa: I001  (after polyth: the simulator is switched on by conftest)
 import pytest
 import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kernels  # noqa: I001  (after polyth: the simulator is switched on by conftest)
 import polyth
-from polyth import cli, zoo
-from polyth.cost import cost, exponent, last_token_cost, operation_count, recurrent_form
-from polyth.cost import d as D_SYM
-from polyth.cost import dv as DV_SYM
-from polyth.cost import n as N_SYM
-from polyth.efficient import Decoder
-from polyth.plan import exact_plan, low_rank_plan
-from polyth.similarity import Exp, FeatureMap, feature_map_reference
+from polyth import zoo
+from polyth.cli import main as cli
+from polyth.compute.efficient import Decoder
+from polyth.mechanism.similarity import Exp, FeatureMap, feature_map_reference
+from polyth.theory.cost import cost, exponent, last_token_cost, operation_count, recurrent_form
+from polyth.theory.cost import d as D_SYM
+from polyth.theory.cost import dv as DV_SYM
+from polyth.theory.cost import n as N_SYM
+from polyth.theory.plan import exact_plan, low_rank_plan
 
 BACKENDS = ["cpu", "cudasim"]
 
@@ -115,7 +116,7 @@ def test_bounds_linear_prints_the_derived_costs(capsys):
 def test_feature_map_is_elu_plus_one(backend):
     x = np.linspace(-5, 5, 101).reshape(1, 101, 1)
     for dtype in (np.float32, np.float64):
-        out = kernels.feature_map(x.astype(dtype), backend=backend)
+        out = polyth_kernels.feature_map(x.astype(dtype), backend=backend)
         assert out.dtype == dtype and (out > 0).all()
         np.testing.assert_allclose(out, features(x), rtol=1e-6 if dtype == np.float32 else 1e-15)
 
@@ -126,9 +127,9 @@ def test_parallel_form_equals_the_feature_map_definition(backend, causal):
     rng = np.random.default_rng(0)
     q, k, v = inputs(rng, 1, 40, 5, 3)
     ref = feature_map_reference(FeatureMap(), q, k, v, "prefix" if causal else None)
-    out = kernels.linear_attention(q, k, v, causal=causal, eps=1e-6, backend=backend, chunk=16)
+    out = polyth_kernels.linear_attention(q, k, v, causal=causal, eps=1e-6, backend=backend, chunk=16)
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10)
-    out32 = kernels.linear_attention(
+    out32 = polyth_kernels.linear_attention(
         *(x.astype(np.float32) for x in (q, k, v)), causal=causal, backend=backend
     )
     assert out32.dtype == np.float32
@@ -140,12 +141,12 @@ def test_recurrent_steps_equal_the_causal_parallel_form(backend):
     rng = np.random.default_rng(1)
     b, n, d, dv = 2, 24, 4, 3
     q, k, v = inputs(rng, b, n, d, dv)
-    parallel = kernels.linear_attention(q, k, v, causal=True, eps=1e-6, backend=backend, chunk=8)
-    S, z = kernels.linear_state(b, d, dv)
+    parallel = polyth_kernels.linear_attention(q, k, v, causal=True, eps=1e-6, backend=backend, chunk=8)
+    S, z = polyth_kernels.linear_state(b, d, dv)
     fq, fk = features(q), features(k)
     steps = []
     for i in range(n):
-        out, S, z = kernels.linear_step(S, z, fq[:, i], fk[:, i], v[:, i], eps=1e-6, backend=backend)
+        out, S, z = polyth_kernels.linear_step(S, z, fq[:, i], fk[:, i], v[:, i], eps=1e-6, backend=backend)
         steps.append(out)
         assert S.shape == (b, d, dv) and z.shape == (b, d)  # the state does not grow
     np.testing.assert_allclose(np.stack(steps, axis=1), parallel, rtol=0, atol=1e-10)
@@ -153,17 +154,17 @@ def test_recurrent_steps_equal_the_causal_parallel_form(backend):
 
 
 def test_kernels_refuse_bad_arrays():
-    S, z = kernels.linear_state(1, 3, 2)
+    S, z = polyth_kernels.linear_state(1, 3, 2)
     with pytest.raises(ValueError, match="shape"):
-        kernels.linear_step(S, z, np.ones((1, 3)), np.ones((1, 3)), np.ones((1, 5)))
+        polyth_kernels.linear_step(S, z, np.ones((1, 3)), np.ones((1, 3)), np.ones((1, 5)))
     with pytest.raises(ValueError, match="dtype"):
-        kernels.linear_step(S, z.astype(np.float32), np.ones((1, 3)), np.ones((1, 3)), np.ones((1, 2)))
+        polyth_kernels.linear_step(S, z.astype(np.float32), np.ones((1, 3)), np.ones((1, 3)), np.ones((1, 2)))
     with pytest.raises(ValueError, match="backend"):
-        kernels.feature_map(np.ones((2, 2)), backend="tpu")
+        polyth_kernels.feature_map(np.ones((2, 2)), backend="tpu")
     with pytest.raises(ValueError, match="NaN"):
-        kernels.feature_map(np.array([np.nan]))
+        polyth_kernels.feature_map(np.array([np.nan]))
     with pytest.raises(ValueError, match="Q, K"):
-        kernels.linear_attention(np.ones((1, 4, 2)), np.ones((1, 5, 2)), np.ones((1, 4, 2)))
+        polyth_kernels.linear_attention(np.ones((1, 4, 2)), np.ones((1, 5, 2)), np.ones((1, 4, 2)))
 
 
 # ---------------------------------------------------------------- polyth.attention and the decoder
@@ -226,5 +227,5 @@ def test_linear_attention_matches_the_definition_for_any_shape(n, d, dv, chunk, 
     rng = np.random.default_rng(seed)
     q, k, v = inputs(rng, 1, n, d, dv)
     ref = feature_map_reference(FeatureMap(), 2 * q, 2 * k, v, "prefix" if causal else None)
-    out = kernels.linear_attention(2 * q, 2 * k, v, causal=causal, eps=1e-6, chunk=chunk)
+    out = polyth_kernels.linear_attention(2 * q, 2 * k, v, causal=causal, eps=1e-6, chunk=chunk)
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10)

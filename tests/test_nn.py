@@ -8,7 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import kernels  # noqa: E402
+import polyth_kernels  # noqa: E402
+
 from polyth import nn as pnn  # noqa: E402
 from polyth.errors import InputError  # noqa: E402
 
@@ -62,14 +63,14 @@ def test_non_causal_and_kernels_agree():
     q, k, v = tensors((2, 30, 4), 3)
     out = pnn.linear_attention(q, k, v).detach().numpy()
     np.testing.assert_allclose(
-        out, kernels.linear_attention(*(x.detach().numpy() for x in (q, k, v))), atol=1e-12
+        out, polyth_kernels.linear_attention(*(x.detach().numpy() for x in (q, k, v))), atol=1e-12
     )
     for causal in (False, True):
         q, k, v = (torch.rand(2, 30, 3, dtype=torch.float64) - 0.5 for _ in range(3))
         taylor = pnn.elementwise_attention(q, k, v, order=6, causal=causal).numpy()
         np.testing.assert_allclose(
             taylor,
-            kernels.elementwise_attention(q.numpy(), k.numpy(), v.numpy(), 6, causal=causal),
+            polyth_kernels.elementwise_attention(q.numpy(), k.numpy(), v.numpy(), 6, causal=causal),
             atol=1e-12,
         )
         exact = pnn.elementwise_attention(q, k, v, order=None, causal=causal).numpy()
@@ -104,7 +105,7 @@ def test_bad_inputs_raise_input_errors():
 
 
 def test_import_polyth_does_not_import_torch():
-    code = "import sys, polyth, polyth.efficient; print('torch' in sys.modules)"
+    code = "import sys, polyth, polyth.compute.efficient; print('torch' in sys.modules)"
     assert (
         subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import polyth
 from polyth import Mechanism, PolyError
-from polyth.parse import MAX_DEGREE, check_expr, parse_polynomial
+from polyth.mechanism.parse import MAX_DEGREE, check_expr, parse_polynomial
 
 x1, x2, x3 = sympy.symbols("x1 x2 x3", real=True)
 

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polyth import Mechanism, PolyError, zoo
-from polyth import cost as C
-from polyth.plan import exact_plan, low_rank_plan, plan_with_order
+from polyth.theory import cost as C
+from polyth.theory.plan import exact_plan, low_rank_plan, plan_with_order
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 from polyth import reference, zoo  # noqa: E402
-from polyth import torch_plan as tp  # noqa: E402
 from polyth.errors import InputError, NumericalError, PolyError  # noqa: E402
 from polyth.mechanism import Mechanism  # noqa: E402
 from polyth.nn import PolyAttention, TorchSelfAttention  # noqa: E402
-from polyth.plan import plan_with_order  # noqa: E402
-from polyth.transformer import Transformer  # noqa: E402
+from polyth.nn import plan as tp  # noqa: E402
+from polyth.nn.transformer import Transformer  # noqa: E402
+from polyth.theory.plan import plan_with_order  # noqa: E402
 
 ZOO = ["self", "path:3", "path:4", "star:4", "strassen", "tensor:3", "cycle:4"]
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polyth import Mechanism, reference, zoo
-from polyth.cli import main
+from polyth.cli.main import main
 from polyth.errors import InputError
 from polyth.tasks.predict import TASKS, lift_inputs, predict, simulate
 

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import polyth
+import polyth.reference.brute_force
 from polyth import InputError, Mechanism, NumericalError
 from polyth.mechanism import Monomial
 from polyth.reference import attention
@@ -267,9 +268,9 @@ def test_query_blocks_give_the_same_result(monkeypatch, causal):
     Q = rng_arrays(24, 2, 7, 3, count=3)
     V = dict(zip((1, 3), rng_arrays(25, 2, 7, 2, count=2)))
     whole = attention(m, Q, V, causal=causal)
-    monkeypatch.setattr(polyth.reference, "BLOCK_ENTRIES", 2 * 7 * 7 * 3)
+    monkeypatch.setattr(polyth.reference.brute_force, "BLOCK_ENTRIES", 2 * 7 * 7 * 3)
     np.testing.assert_allclose(attention(m, Q, V, causal=causal), whole, **TOL)
-    monkeypatch.setattr(polyth.reference, "BLOCK_ENTRIES", 1)
+    monkeypatch.setattr(polyth.reference.brute_force, "BLOCK_ENTRIES", 1)
     np.testing.assert_allclose(attention(m, Q, V, causal=causal), whole, **TOL)
 
 

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from polyth import zoo
-from polyth.cli import main
+from polyth.cli.main import main
 from polyth.verify import report as report_module
 
 

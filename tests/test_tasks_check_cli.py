@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from polyth.cli import main
+from polyth.cli.main import main
 
 
 def run(capsys, *argv):

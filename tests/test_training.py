@@ -9,7 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from polyth import cli, zoo  # noqa: E402
+from polyth import zoo  # noqa: E402
+from polyth.cli import main as cli  # noqa: E402
 from polyth.errors import InputError  # noqa: E402
 from polyth.tasks import training  # noqa: E402
 from polyth.tasks.training import (  # noqa: E402

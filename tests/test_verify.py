@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import polyth
-from polyth import InputError, cost, zoo
-from polyth.cli import main
-from polyth.plan import exact_plan
+from polyth import InputError, zoo
+from polyth.cli.main import main
+from polyth.theory import cost
+from polyth.theory.plan import exact_plan
 from polyth.verify import plots
 from polyth.verify.approx_check import check_approx, degree_curve, sweep_B, threshold_B
 from polyth.verify.fit import agrees, fit_exponent, fit_operation_count
@@ -136,7 +137,7 @@ def _fake_attention(exponent, constant=1e-9):
 
 @pytest.mark.parametrize("exponent,passes", [(2.0, True), (2.2, True), (2.6, False), (1.5, False)])
 def test_verify_runtime_fits_synthetic_timings(monkeypatch, exponent, passes):
-    monkeypatch.setattr("polyth.dispatch.attention", _fake_attention(exponent))
+    monkeypatch.setattr("polyth.compute.front.attention", _fake_attention(exponent))
     result = verify_runtime(zoo.path(3), "exact", sizes=[64, 128, 256, 512], d=4)
     assert result.measured_exponent == pytest.approx(exponent)
     assert result.predicted_exponent == 2 and result.passed is passes
@@ -202,7 +203,7 @@ def test_degree_grows_faster_with_B_for_higher_degree():
 # ------------------------------------------------------------------ plots
 def test_figures_are_png_files(tmp_path, monkeypatch):
     checks = sweep_B(zoo.self_attention(), [0.5, 1.0], 1e-3, n=8, trials=1)
-    monkeypatch.setattr("polyth.dispatch.attention", _fake_attention(2.0))
+    monkeypatch.setattr("polyth.compute.front.attention", _fake_attention(2.0))
     result = verify_runtime(zoo.self_attention(), sizes=[64, 128, 256], d=4)
     paths = [
         plots.runtime_figure([result], tmp_path / "runtime.png"),

@@ -18,7 +18,7 @@ Match2) this script
    3 for 3-tensor), with a least-squares line per construction (scipy.stats.linregress;
    slope and R² in the legend and in the JSON). Strassen's Match3 bound is linear in the
    modulus M (its penalty must resolve integers on a line of length 2M, see
-   ``polyth.tasks.construct_match``), so its panel shows B/M.
+   ``polyth.tasks.constructions.match``), so its panel shows B/M.
 
 Writes ``results/constructions.json`` (schema in the task brief: per construction the
 accuracy rows {n, instances, accuracy, B, seconds} and the min_B rows {n, B}, plus the

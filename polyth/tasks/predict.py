@@ -49,11 +49,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import sympy
 
-from polyth import zoo
 from polyth.errors import InputError
-from polyth.lower_bounds import CPA_2026
-from polyth.mechanism import Mechanism, Monomial
-from polyth.similarity import Exp
+from polyth.mechanism import Mechanism, Monomial, zoo
+from polyth.mechanism.similarity import Exp
+from polyth.theory.lower_bounds import CPA_2026
 
 SANFORD_2023 = (
     'Sanford, Hsu, Telgarsky 2023, "Representational strengths and limitations of transformers", NeurIPS 2023'

@@ -45,12 +45,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from polyth import zoo
-from polyth.cost import operation_count
 from polyth.errors import InputError, NumericalError, PolyError
-from polyth.mechanism import Mechanism
-from polyth.plan import exact_plan
+from polyth.mechanism import Mechanism, zoo
 from polyth.tasks import generators
+from polyth.theory.cost import operation_count
+from polyth.theory.plan import exact_plan
 
 FINAL_EVAL_BATCHES = 4
 PAPER_DOMAIN = 12  # the paper's experiment: 2-fold composition of functions [12] → [12], n = 25
@@ -199,7 +198,7 @@ def count_operations(model, n: int, feature_dim: int, batch: int) -> OperationCo
     import torch
     from torch import nn
 
-    from polyth.poly_attention import PolyAttention, TorchSelfAttention
+    from polyth.nn.poly_attention import PolyAttention, TorchSelfAttention
 
     linear = attention = 0
 
@@ -289,7 +288,7 @@ def resolve_attention_scale(attention_scale, head_dim: int) -> float | None:
 def build_model(spec: ModelSpec, task: TaskSpec, d_model: int, heads: int, attention_scale=None):
     """The model ``spec`` sized for ``task`` (torch's global seed decides its initial weights);
     ``attention_scale``: see :func:`resolve_attention_scale`."""
-    from polyth.transformer import Transformer
+    from polyth.nn.transformer import Transformer
 
     attention = spec.attention if spec.attention == "torch-self" else spec.mechanism
     return Transformer(

@@ -92,7 +92,7 @@ def _oracle(m: Mechanism, Q, V, causal, n: int, d: int):
 
     if n**m.t * d <= REFERENCE_BUDGET:
         return reference.attention(m, Q, V, causal=causal), "brute-force reference (float64)"
-    from polyth.dispatch import attention
+    from polyth.compute.front import attention
 
     return attention(m, Q, V, method="exact", causal=causal, dtype=np.float64), "exact plan (float64)"
 
@@ -112,8 +112,8 @@ def check_approx(
     max_run_rank: int = MAX_RUN_RANK,
 ) -> ApproxCheck:
     """The predicted bound of ``polyth.bounds(m, B, eps, d)`` and the worst measured error."""
-    from polyth.bounds import bounds
-    from polyth.dispatch import attention
+    from polyth.compute.front import attention
+    from polyth.theory.bounds import bounds
 
     if not isinstance(m, Mechanism):
         raise InputError(f"expected a polyth Mechanism, got {type(m).__name__}")
@@ -162,8 +162,8 @@ def sweep_B(m: Mechanism, Bs: Sequence[float], eps: float, **options) -> list[Ap
 
 def degree_curve(k: int, Bs: Sequence[float], eps: float, d: int) -> list[int]:
     """The Taylor degree k-tensor attention x1·…·xk needs at each B: R = scale·d·B^k (= B^k at 1/d)."""
-    from polyth import zoo
-    from polyth.approx import factor_range, taylor_degree
+    from polyth.mechanism import zoo
+    from polyth.theory.approximation import factor_range, taylor_degree
 
     m = zoo.self_attention() if k == 2 else zoo.tensor(k)
     return [taylor_degree(factor_range(m, (0,), float(B), d), eps) for B in Bs]

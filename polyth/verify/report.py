@@ -31,11 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from polyth import zoo
 from polyth.errors import InputError, NumericalError, PolyError
+from polyth.mechanism import zoo
+from polyth.theory.bounds import bounds
 from polyth.verify import plots
 from polyth.verify.approx_check import ApproxCheck, degree_curve, sweep_B, threshold_B
 from polyth.verify.runtime import RuntimeVerification, verify_runtime
+from polyth.version import __version__
 
 EPS = 1e-3
 APPROX_D = 2
@@ -112,8 +114,6 @@ def machine() -> dict:
     import scipy
     import sympy
 
-    import polyth
-
     info = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "platform": platform.platform(),
@@ -122,7 +122,7 @@ def machine() -> dict:
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "numba_threads": numba.config.NUMBA_NUM_THREADS,
         "python": sys.version.split()[0],
-        "polyth": polyth.__version__,
+        "polyth": __version__,
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "sympy": sympy.__version__,
@@ -163,18 +163,16 @@ def _mechanism(case: Case):
 
 def run_case(case: Case, settings: Settings, folder: Path, backend: str, progress: bool) -> CaseResult:
     """Bounds, runtime verification and approximation check of one mechanism (figures into ``folder``)."""
-    import polyth
-
     result = CaseResult(case)
     slug = case.spec.replace(":", "")
     try:
         m = _mechanism(case)
         result.mechanism_name = m.name or str(m.polynomial)
         try:
-            b = polyth.bounds(m, B=1.0, eps=EPS, d=APPROX_D)
+            b = bounds(m, B=1.0, eps=EPS, d=APPROX_D)
         except PolyError as exc:  # e.g. a feature-map similarity: nothing to approximate
             result.problems.append(f"approximation bounds not applicable: {exc}")
-            b = polyth.bounds(m)
+            b = bounds(m)
         result.bounds_markdown = b._repr_markdown_()
         result.bounds = b.to_dict()
     except PolyError as exc:

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from polyth import cost as _cost
 from polyth.errors import InputError
 from polyth.mechanism import Mechanism
+from polyth.theory import cost as _cost
 from polyth.verify.fit import (
     DEFAULT_BAND,
     CountFit,
@@ -68,7 +68,7 @@ def predict(
 ) -> Prediction:
     """The predicted exponent and the operation count N(n) of ``method`` on ``m`` (ω = 3)."""
     if method == "exact":
-        from polyth.plan import exact_plan
+        from polyth.theory.plan import exact_plan
 
         plan = exact_plan(m, causal)
         omega_note = " (ω = 3: classical matrix products, what the kernels run)" if _has_matmul(plan) else ""
@@ -87,7 +87,7 @@ def predict(
             lambda n: int(terms.evaluate({"n": n, "d": d, "dv": dv, "r": None})),
         )
     if method == "approx":
-        from polyth.approx import approximate
+        from polyth.theory.approximation import approximate
 
         a = approximate(m, B, eps, d=d, causal=causal, dv=dv)
         return Prediction(
@@ -286,7 +286,7 @@ def time_attention(
 ) -> Point:
     """Warm up once (unless ``warm_up=False``: compiled already), then run ``repeats`` times:
     the medians (total and per step); n from Q."""
-    from polyth.dispatch import attention
+    from polyth.compute.front import attention
 
     if warm_up:
         attention(m, Q, V, **options)
@@ -393,11 +393,11 @@ def verify_runtime(
 
 
 def _backend_name(backend: str) -> str:
-    import kernels
+    import polyth_kernels
 
     try:
-        return kernels.resolve_backend(backend)
-    except kernels.BackendError as exc:
+        return polyth_kernels.resolve_backend(backend)
+    except polyth_kernels.BackendError as exc:
         raise InputError(str(exc)) from None
 
 

@@ -1,4 +1,4 @@
-"""kernels.edge: edge, per-channel and hyperedge flash passes against a float64 numpy oracle
+"""polyth_kernels.edge: edge, per-channel and hyperedge flash passes against a float64 numpy oracle
 that materialises every score."""
 
 import itertools
@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from kernels.edge import edge_pass, edge_pass_channels, hyperedge_pass
-from kernels.edge_cpu import flash_cpu
+from polyth_kernels.edge import edge_pass, edge_pass_channels, hyperedge_pass
+from polyth_kernels.edge_cpu import flash_cpu
 
 BACKENDS = ["cpu", "cudasim"]
 DTYPES = [np.float32, np.float64]
@@ -271,9 +270,9 @@ def test_causal_rows_see_only_their_prefix():
 
 def test_cuda_grid_visits_batches_beyond_the_grid_height(monkeypatch):
     """Batches taller than the grid (65535 on hardware; 1 here) are visited grid-stride."""
-    import kernels.edge_cuda
+    import polyth_kernels.edge_cuda
 
-    monkeypatch.setattr(kernels.edge_cuda, "MAX_GRID_Y", 1)
+    monkeypatch.setattr(polyth_kernels.edge_cuda, "MAX_GRID_Y", 1)
     rng = np.random.default_rng(12)
     A, K, W, bias = random_edge(rng, 3, 5, 6, 2, 2, np.float64)
     logz, out = edge_pass(A, K, W, bias, backend="cudasim")

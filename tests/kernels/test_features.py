@@ -1,4 +1,4 @@
-"""kernels.features: multi-indices, Taylor weights, the identity (*) and the feature kernel."""
+"""polyth_kernels.features: multi-indices, Taylor weights, the identity (*) and the feature kernel."""
 
 import math
 
@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from kernels.features import monomial_features, multi_indices, taylor_weights
+from polyth_kernels.features import monomial_features, multi_indices, taylor_weights
 
 
 @given(d=st.integers(1, 6), g=st.integers(0, 5))

@@ -1,10 +1,9 @@
-"""kernels.gemm: the tiled CUDA GEMM (under the simulator) against numpy."""
+"""polyth_kernels.gemm: the tiled CUDA GEMM (under the simulator) against numpy."""
 
 import numpy as np
 import pytest
 from numba import cuda
-
-from kernels.gemm import batched_gemm, gemm_on_device
+from polyth_kernels.gemm import batched_gemm, gemm_on_device
 
 
 def _operands(rng, dtype, trans_a, trans_b, m=20, n=9, k=12, batch=1):

@@ -1,4 +1,4 @@
-"""kernels.lowrank.lowrank_pass against the materialised nq × nk weight matrix."""
+"""polyth_kernels.lowrank.lowrank_pass against the materialised nq × nk weight matrix."""
 
 import math
 
@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from kernels.features import monomial_features, multi_indices, taylor_weights
-from kernels.lowrank import lowrank_pass
+from polyth_kernels.features import monomial_features, multi_indices, taylor_weights
+from polyth_kernels.lowrank import lowrank_pass
 
 
 def oracle(Phi, Psi, W, causal):

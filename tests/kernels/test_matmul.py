@@ -1,4 +1,4 @@
-"""kernels.matmul.lse_matmul against a float64 oracle that materialises every A[i,k] + B[j,k]."""
+"""polyth_kernels.matmul.lse_matmul against a float64 oracle that materialises every A[i,k] + B[j,k]."""
 
 import itertools
 
@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from kernels.matmul import lse_matmul, underflow_threshold
+from polyth_kernels.matmul import lse_matmul, underflow_threshold
 
 RTOL32 = 2e-4
 
@@ -92,9 +91,9 @@ def test_cpu_matches_the_oracle_on_random_shapes_and_score_ranges(shape, log_sca
 
 
 def test_cpu_column_blocks_give_the_same_result(monkeypatch):
-    import kernels.matmul
+    import polyth_kernels.matmul
 
-    monkeypatch.setattr(kernels.matmul, "BLOCK_ELEMENTS", 30)  # K = 7, C = 3: 1 column j, 4 without W
+    monkeypatch.setattr(polyth_kernels.matmul, "BLOCK_ELEMENTS", 30)  # K = 7, C = 3: 1 column j, 4 without W
     A, B, W = inputs(np.random.default_rng(5), np.float64, 1, 500.0, j=5)
     assert check(A, B, W, "cpu") > 0
     check(A, B, None, "cpu")
@@ -112,12 +111,12 @@ def test_recompute_happens_exactly_where_the_shifted_sum_underflows():
 
 @pytest.mark.parametrize("backend", ["cpu", "cudasim"])
 def test_float32_underflow_is_rescued_by_the_float64_gemm(backend, monkeypatch):
-    import kernels.matmul
+    import polyth_kernels.matmul
 
     def no_exact_pass(*args):
         raise AssertionError("the float64 GEMM should have been enough")
 
-    monkeypatch.setattr(kernels.matmul, "_exact_entries", no_exact_pass)
+    monkeypatch.setattr(polyth_kernels.matmul, "_exact_entries", no_exact_pass)
     # the pair (0, 0) has its best k = 2 at 150 below a_0 + b_0: e^-150 underflows float32, not float64
     A = np.array([[[0.0, -200.0, -75.0], [0.0, 0.0, 0.0]]], dtype=np.float32)
     B = np.array([[[-200.0, 0.0, -75.0], [0.0, -1.0, -2.0]]], dtype=np.float32)
@@ -278,9 +277,9 @@ def test_cpu_side_values_on_random_shapes_and_score_ranges(shape, sides, log_sca
 
 
 def test_cpu_column_blocks_with_values_on_both_sides(monkeypatch):
-    import kernels.matmul
+    import polyth_kernels.matmul
 
-    monkeypatch.setattr(kernels.matmul, "BLOCK_ELEMENTS", 30)  # one or two columns j per block
+    monkeypatch.setattr(polyth_kernels.matmul, "BLOCK_ELEMENTS", 30)  # one or two columns j per block
     for sides in (("WA", "WB"), ("W", "WB"), ("W", "WA")):
         A, B, values = side_inputs(np.random.default_rng(6), np.float64, sides, 500.0, j=5)
         assert check_sides(A, B, values, "cpu") > 0
@@ -304,12 +303,12 @@ def test_exact_recompute_multiplies_both_side_values():
 @pytest.mark.parametrize("backend", ["cpu", "cudasim"])
 @pytest.mark.parametrize("sides", [("WA",), ("WA", "WB")], ids="+".join)
 def test_float32_side_values_underflow_is_rescued_by_the_float64_gemm(backend, sides, monkeypatch):
-    import kernels.matmul
+    import polyth_kernels.matmul
 
     def no_exact_pass(*args):
         raise AssertionError("the float64 GEMM should have been enough")
 
-    monkeypatch.setattr(kernels.matmul, "_exact_entries", no_exact_pass)
+    monkeypatch.setattr(polyth_kernels.matmul, "_exact_entries", no_exact_pass)
     A = np.array([[[0.0, -200.0, -75.0], [0.0, 0.0, 0.0]]], dtype=np.float32)
     B = np.array([[[-200.0, 0.0, -75.0], [0.0, -1.0, -2.0]]], dtype=np.float32)
     rng = np.random.default_rng(9)

@@ -1,4 +1,4 @@
-"""kernels.naive.naive_attention against a float64 oracle that lists every tuple explicitly."""
+"""polyth_kernels.naive.naive_attention against a float64 oracle that lists every tuple explicitly."""
 
 import itertools
 
@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from kernels.naive import naive_attention
+from polyth_kernels.naive import naive_attention
 
 
 def oracle(Qs, slot_var, slot_power, coef, Vs, value_var, scale, per_channel=False, parent=None, causal=0):

@@ -1,4 +1,4 @@
-"""kernels.scalar: the float32 fast exp and the online-softmax updates."""
+"""polyth_kernels.scalar: the float32 fast exp and the online-softmax updates."""
 
 import math
 
@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from kernels.scalar import EXP_F32_MAX, EXP_F32_MIN, ONLINE_CPU, fast_exp_f32_array
+from polyth_kernels.scalar import EXP_F32_MAX, EXP_F32_MIN, ONLINE_CPU, fast_exp_f32_array
 
 
 def test_fast_exp_relative_error_over_the_normal_range():

@@ -1,11 +1,10 @@
-"""kernels.scan: prefix log-sum-exp scan and full reduction against a float64 numpy oracle."""
+"""polyth_kernels.scan: prefix log-sum-exp scan and full reduction against a float64 numpy oracle."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from kernels.scan import prefix_scan, reduce_launch_threads, reduce_lse
+from polyth_kernels.scan import prefix_scan, reduce_launch_threads, reduce_lse
 
 BACKENDS = ["cpu", "cudasim"]
 DTYPES = [np.float32, np.float64]

@@ -1,0 +1,1 @@
+"""The ``polyth`` command line: :func:`polyth.cli.main.main`, one module per subcommand."""

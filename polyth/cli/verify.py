@@ -1,0 +1,194 @@
+"""``polyth verify runtime|approx MECH ...``: check polyth's predictions on this machine.
+
+``polyth verify runtime MECH [--method exact|naive|approx] [--n 256,512,...] [--backend cpu|cuda|auto]
+[--band 0.25] [--repeats 5] [--d 32] [--json] [--plot FILE]`` times the computation over a
+geometric grid of n (median of ≥ 5 runs after a warm-up), fits log time against log n and
+time against the predicted operation count, and compares the fitted exponent with the
+predicted one (ω = 3 for matrix products: what the kernels run). Exit status 1 when the
+measured exponent is outside the band.
+
+``polyth verify approx MECH --B 1,2 --eps 1e-3 [--n 64] [--d 2] [--json] [--plot FILE]``
+measures the largest error of ``method="approx"`` over random inputs with entries in
+[−B, B] against the predicted bound, for each B (degree, rank, crossover n, threshold
+B* = (ln n)^{1/k}). Exit status 1 when a measured error exceeds its bound.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from polyth.cli.arguments import add_mechanism_argument
+from polyth.errors import InputError
+from polyth.mechanism import zoo
+from polyth.verify.fit import DEFAULT_BAND
+
+FAILED = 1
+
+
+def _numbers(text: str, kind, what: str) -> list:
+    try:
+        values = [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InputError(f"{what} must be a comma-separated list of numbers, got {text!r}") from None
+    if not values:
+        raise InputError(f"{what} must list at least one number, got {text!r}")
+    return values
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "verify",
+        help="check predicted runtime exponents and approximation errors by measurement",
+        description=__doc__.split("\n\n")[0],
+    )
+    checks = parser.add_subparsers(dest="check", metavar="CHECK", required=True)
+
+    runtime = checks.add_parser("runtime", help="measured against predicted runtime exponent")
+    add_mechanism_argument(runtime)
+    runtime.add_argument("--method", choices=["exact", "naive", "approx"], default="exact")
+    runtime.add_argument(
+        "--n", default=None, help="comma-separated sizes, e.g. 256,512,1024 (default: chosen)"
+    )
+    runtime.add_argument("--backend", choices=["auto", "cpu", "cuda", "cudasim"], default="cpu")
+    runtime.add_argument("--causal", choices=["prefix", "nested"], default=None)
+    runtime.add_argument("--band", type=float, default=DEFAULT_BAND, help="pass band on the exponent (0.25)")
+    runtime.add_argument("--repeats", type=int, default=5, help="timed runs per size, at least 5")
+    runtime.add_argument("--d", type=int, default=None, help="head dimension (32; approx: 4)")
+    runtime.add_argument("--dv", type=int, default=None, help="value dimension (default d)")
+    runtime.add_argument("--B", type=float, default=None, help="approx: entry bound (1)")
+    runtime.add_argument("--eps", type=float, default=None, help="approx: relative error per factor (1e-3)")
+    runtime.add_argument(
+        "--max-seconds", type=float, default=0.5, help="longest single run of the default grid"
+    )
+    _common(runtime)
+    runtime.set_defaults(handler=run_runtime)
+
+    approx = checks.add_parser("approx", help="measured approximation error against the predicted bound")
+    add_mechanism_argument(approx)
+    approx.add_argument("--B", required=True, help="entry bound(s), comma-separated, e.g. 0.5,1,2")
+    approx.add_argument("--eps", type=float, required=True, help="relative error per factor, in (0, 0.5)")
+    approx.add_argument("--n", type=int, default=64, help="sequence length (64)")
+    approx.add_argument("--d", type=int, default=2, help="head dimension (2: ranks stay small)")
+    approx.add_argument("--dv", type=int, default=2, help="value dimension (2)")
+    approx.add_argument("--trials", type=int, default=3, help="random instances per B (3)")
+    approx.add_argument("--causal", choices=["prefix", "nested"], default=None)
+    approx.add_argument("--backend", choices=["auto", "cpu", "cuda", "cudasim"], default="cpu")
+    _common(approx)
+    approx.set_defaults(handler=run_approx)
+
+
+def _common(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--plot", default=None, metavar="FILE", help="write a PNG figure to FILE")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_runtime(args) -> int:
+    from polyth.verify import plots
+    from polyth.verify.runtime import verify_runtime
+
+    m = zoo.from_spec(args.mechanism)
+    sizes = _numbers(args.n, int, "--n") if args.n else None
+    result = verify_runtime(
+        m,
+        args.method,
+        sizes=sizes,
+        d=args.d,
+        dv=args.dv,
+        backend=args.backend,
+        causal=args.causal,
+        repeats=args.repeats,
+        band=args.band,
+        B=args.B,
+        eps=args.eps,
+        max_seconds=args.max_seconds,
+        progress=not args.quiet,
+        label=args.mechanism,
+    )
+    if args.plot:
+        plots.runtime_figure([result], args.plot)
+    if args.json:
+        print(result.to_json())
+    else:
+        _print_runtime(result)
+        if args.plot:
+            print(f"plot: {args.plot}")
+    return 0 if result.passed else FAILED
+
+
+def _print_runtime(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"polyth verify runtime: {result.mechanism} ({result.method}, {result.backend})")
+    for column in ("n", "median ms", "predicted operations", "ns / op", "steps (median)"):
+        table.add_column(column, justify="left" if column.startswith("steps") else "right")
+    for row in result.rows():
+        table.add_row(
+            str(row["n"]),
+            f"{row['median_ms']:.4g}",
+            f"{row['operations']:.3e}",
+            f"{row['ns_per_operation']:.3g}",
+            Text(row["steps"]),
+        )
+    console = Console(file=sys.stdout, width=140)
+    console.print(table)
+    print(f"predicted: {result.prediction.basis}")
+    print(result.summary())
+
+
+def run_approx(args) -> int:
+    from polyth.verify import plots
+    from polyth.verify.approx_check import sweep_B
+
+    m = zoo.from_spec(args.mechanism)
+    Bs = _numbers(args.B, float, "--B")
+    checks = sweep_B(
+        m,
+        Bs,
+        args.eps,
+        n=args.n,
+        d=args.d,
+        dv=args.dv,
+        trials=args.trials,
+        causal=args.causal,
+        backend=args.backend,
+        label=args.mechanism,
+    )
+    if args.plot:
+        plots.approx_figure(checks, args.plot)
+    if args.json:
+        print(json.dumps([c.to_dict() for c in checks], indent=2, ensure_ascii=False))
+    else:
+        _print_approx(checks)
+        if args.plot:
+            print(f"plot: {args.plot}")
+    return FAILED if any(c.passed is False for c in checks) else 0
+
+
+def _print_approx(checks) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    first = checks[0]
+    table = Table(
+        title=f"polyth verify approx: {first.mechanism} (n = {first.n}, d = {first.d}, eps = {first.eps:g}, "
+        f"B* = (ln n)^(1/{first.k}) = {first.threshold:.3g})"
+    )
+    for column in ("B", "degree", "rank", "crossover n", "predicted bound", "measured", "within"):
+        table.add_column(column, justify="right")
+    for c in checks:
+        table.add_row(
+            f"{c.B:g}",
+            str(c.degree),
+            str(c.rank),
+            "never" if c.crossover_n is None else str(c.crossover_n),
+            f"{c.predicted_error:.3g}",
+            "not run" if c.measured_error is None else f"{c.measured_error:.2e}",
+            {True: "yes", False: "NO", None: "rank too large"}[c.passed],
+        )
+    console = Console(file=sys.stdout, width=140)
+    console.print(table)
+    print(f"error = max |approx − exact| / Π max|V| over {first.trials} trial(s); oracle: {first.oracle}")

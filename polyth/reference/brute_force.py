@@ -1,0 +1,193 @@
+"""The brute-force reference: poly-attention by definition, over every tuple, in float64.
+
+For a mechanism with attention polynomial ``h = Σ_m c_m Π_a x_a^(e_{m,a})`` over
+variables x1 … xt (x1 the query), the score of a tuple ``l = (l1, …, lt)`` is
+(Chakrabarti, Pitassi, Alman 2026, Definition 2.2; DESIGN.md §1)
+
+    S(l) = scale · Σ_m c_m Σ_{c=1..d} Π_a Q(a)[l_a, c]^(e_{m,a})
+
+(untied weights: ``Q(m, a)`` in place of ``Q(a)``), and the output for query ``l1`` is
+
+    Att[l1] = Σ_{l2..lt} exp(S(l)) ⊙_{a ∈ values} V(a)[l_a]  /  Σ_{l2..lt} exp(S(l)),
+
+the sums running over the tuples the causal mask allows (``"prefix"``: every
+``l_a ≤ l1``; ``"nested"``: ``l_child ≤ l_parent`` on each edge of a tree
+polynomial directed away from x1). In per-channel mode output channel c uses
+``S_c(l) = scale · h(Q(1)[l1,c], …, Q(t)[lt,c])`` and ``V(a)[l_a, c]``.
+
+This module is the independent oracle the fast algorithms are checked against: it
+materialises the score tensor over all ``n^t`` tuples (no factorisation), stabilised
+by subtracting the per-query maximum before exponentiating, and it never imports
+``kernels``.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import opt_einsum
+
+from polyth.compute.inputs import nested_parents, prepare
+from polyth.errors import InputError, NumericalError
+from polyth.mechanism import Mechanism
+
+DEFAULT_MAX_WORK = 10**8
+# Score tensors are built for a block of query positions at a time, about this many entries.
+BLOCK_ENTRIES = 2**22
+
+_TOKEN = string.ascii_lowercase[:16]  # one einsum letter per variable (t ≤ 16)
+_BATCH, _COORD, _CHANNEL = "z", "y", "x"
+
+
+def attention(
+    m: Mechanism,
+    Q: Sequence,
+    V: Mapping,
+    causal: str | None = None,
+    max_work: int = DEFAULT_MAX_WORK,
+) -> np.ndarray:
+    """Poly-attention of ``m`` computed by brute force over all ``n^(t-1)`` tuples per query.
+
+    ``Q``: one ``(n, d)`` or ``(b, n, d)`` array per input slot (``m.input_slots``:
+    per variable x1 … xt, or per (monomial, variable) pair when untied). ``V``: dict
+    from value variable (1-based index or name) to an ``(n, dv)`` or ``(b, n, dv)``
+    array. ``causal``: ``None``, ``"prefix"`` or ``"nested"``. Returns the float64
+    output, ``(n, dv)`` or ``(b, n, dv)`` like the inputs.
+
+    Refuses, with :class:`~polyth.InputError`, more than ``max_work`` tuple-coordinates
+    ``b · n^t · d``; raises :class:`~polyth.NumericalError` if a score or the output is
+    not finite in float64.
+
+    Similarity: a feature map φ (linear attention) is computed by its own definition
+    (:func:`polyth.similarity.feature_map_reference`); a Taylor similarity is the approximate
+    form of the exp definition, so the reference computes the exact exp form it approximates.
+    """
+    inputs = prepare(m, Q, V, causal=causal, dtype=np.float64)
+    from polyth.mechanism.similarity import FeatureMap, feature_map_reference
+
+    if isinstance(m.similarity, FeatureMap):
+        (value,) = inputs.V.values()
+        return inputs.user_shape(
+            feature_map_reference(m.similarity, inputs.Q[0], inputs.Q[1], value, inputs.causal)
+        )
+    _check_budget(m, inputs.b, inputs.n, inputs.d, max_work)
+    parents = nested_parents(m) if inputs.causal == "nested" else None
+    scale = m.scale_for(inputs.d)
+    slot_of = {slot: i for i, slot in enumerate(m.input_slots)}
+
+    def attend(coords: slice, channels: slice) -> np.ndarray:
+        return _attend(
+            m,
+            [q[..., coords] for q in inputs.Q],
+            {a: v[..., channels] for a, v in inputs.V.items()},
+            slot_of,
+            scale,
+            inputs.causal,
+            parents,
+        )
+
+    if m.per_channel:
+        out = np.empty((inputs.b, inputs.n, inputs.d))
+        for c in range(inputs.d):
+            out[..., c : c + 1] = attend(slice(c, c + 1), slice(c, c + 1))
+    else:
+        out = attend(slice(None), slice(None))
+    if not np.isfinite(out).all():
+        raise NumericalError(
+            "the reference output is not finite in float64: the product of the value rows "
+            "overflows; rescale V"
+        )
+    return inputs.user_shape(out)
+
+
+def _check_budget(m: Mechanism, b: int, n: int, d: int, max_work) -> None:
+    if isinstance(max_work, bool) or not isinstance(max_work, (int, np.integer)) or max_work < 1:
+        raise InputError(f"max_work must be a positive integer, got {max_work!r}")
+    work = b * n**m.t * d
+    if work > max_work:
+        raise InputError(
+            f"the brute-force reference would touch b·n^t·d = {b}·{n}^{m.t}·{d} = {work:,} "
+            f"tuple-coordinates, above max_work = {int(max_work):,}; use "
+            'polyth.attention(..., method="exact") for this size, or raise max_work'
+        )
+
+
+def _attend(m, Q, V, slot_of, scale, causal, parents) -> np.ndarray:
+    """Output ``(b, n, dv)`` for inputs already validated; Q and V are float64, batched."""
+    b, n, _ = Q[0].shape
+    dv = next(iter(V.values())).shape[2]
+    t = m.t
+    block = max(1, min(n, BLOCK_ENTRIES // (b * n ** (t - 1))))
+    out = np.empty((b, n, dv))
+    for start in range(0, n, block):
+        queries = slice(start, min(n, start + block))
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = _scores(m, Q, slot_of, scale, queries)
+        allowed = _mask(t, n, queries, causal, parents)
+        bad = ~np.isfinite(scores)
+        if allowed is not None:
+            bad &= allowed
+            scores = np.where(allowed, scores, -np.inf)
+        if bad.any():
+            raise NumericalError(
+                "a score S(l) overflows float64 (|S| > 1.8e308); the inputs or coefficients are too large"
+            )
+        others = tuple(range(2, t + 1))
+        peak = scores.max(axis=others, keepdims=True)
+        assert np.isfinite(peak).all(), "every query keeps the tuple l_a = l1 under both causal masks"
+        weights = np.exp(scores - peak)
+        total = weights.sum(axis=others)
+        operands = [weights]
+        subscripts = [_BATCH + _TOKEN[:t]]
+        for a, v in V.items():
+            operands.append(v[:, queries] if a == 0 else v)
+            subscripts.append(_BATCH + _TOKEN[a] + _CHANNEL)
+        expression = ",".join(subscripts) + "->" + _BATCH + _TOKEN[0] + _CHANNEL
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[:, queries] = opt_einsum.contract(expression, *operands) / total[..., None]
+    return out
+
+
+def _scores(m, Q, slot_of, scale, queries: slice) -> np.ndarray:
+    """``S`` of shape ``(b, q, n, …, n)`` for the query positions in ``queries``.
+
+    Each monomial contributes ``scale · c_m · Σ_c Π_{a ∈ supp m} Q(a)[l_a, c]^(e_{m,a})``,
+    a table over its support (an einsum over the coordinates), broadcast to all t axes.
+    """
+    b, n, _ = Q[0].shape
+    t = m.t
+    q = len(range(n)[queries])
+    scores = np.zeros((b, q) + (n,) * (t - 1))
+    for i, mono in enumerate(m.monomials):
+        operands, subscripts = [], []
+        for a in mono.support:
+            x = Q[slot_of[(i if m.untied else None, a)]]
+            if a == 0:
+                x = x[:, queries]
+            power = mono.powers[a]
+            operands.append(x if power == 1 else x**power)
+            subscripts.append(_BATCH + _TOKEN[a] + _COORD)
+        output = _BATCH + "".join(_TOKEN[a] for a in mono.support)
+        table = opt_einsum.contract(",".join(subscripts) + "->" + output, *operands)
+        shape = [b] + [(q if a == 0 else n) if a in mono.support else 1 for a in range(t)]
+        scores += (scale * mono.value) * table.reshape(shape)
+    return scores
+
+
+def _mask(t: int, n: int, queries: slice, causal, parents) -> np.ndarray | None:
+    """Boolean ``(q, n, …, n)`` of the tuples the causal mask keeps (``None``: all)."""
+    if causal is None:
+        return None
+    positions = []
+    for a in range(t):
+        index = np.arange(n)[queries] if a == 0 else np.arange(n)
+        shape = [1] * t
+        shape[a] = index.size
+        positions.append(index.reshape(shape))
+    edges = [(a, 0) for a in range(1, t)] if causal == "prefix" else list(parents.items())
+    allowed = np.ones(np.broadcast_shapes(*[p.shape for p in positions]), dtype=bool)
+    for child, parent in edges:
+        allowed &= positions[child] <= positions[parent]
+    return allowed

@@ -1,0 +1,455 @@
+"""``polyth.bounds(m)``: what is known about computing a mechanism, derived from its hypergraph.
+
+Everything comes out of one engine: the exact plan (:mod:`polyth.plan`) and its cost
+(:mod:`polyth.cost`), the lower bounds whose structural predicates hold
+(:mod:`polyth.lower_bounds`), and the polynomial method's low-rank plan
+(:mod:`polyth.approx`). Nothing is looked up by the mechanism's name.
+
+The verdict is ``tight`` when the plan's exponent equals the best lower bound's
+exponent (as sympy expressions in ω), ``gap`` when a non-trivial lower bound applies
+but is smaller (or only known to exceed a value), and ``open`` when only the trivial
+input-reading bound applies and the plan is slower than reading the input (a linear-time
+plan meets that bound, and is tight).
+
+A similarity kernel other than exp (:mod:`polyth.similarity`) adds the decoding
+view, derived from the same engine: the recurrent form of the prefix-causal
+low-rank plan (state size and per-token cost, :func:`polyth.cost.recurrent_form`)
+beside softmax with a KV cache, whose per-token cost is the last query row of the
+prefix-causal exact plan of the exp mechanism (:func:`polyth.cost.last_token_cost`).
+A feature map is exact in linear time (the exact plan is low rank, r = d_φ); a
+Taylor(g) similarity fixes the low-rank plan's rank at the engine's rank for degree g.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from functools import cached_property
+
+import sympy
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from polyth.errors import InputError
+from polyth.mechanism import Mechanism
+from polyth.mechanism.similarity import Exp, FeatureMap, Taylor, taylor_error
+from polyth.theory import cost as _cost
+from polyth.theory import lower_bounds as _lower
+from polyth.theory.approximation import Approximation, approximate, threshold_exponent
+from polyth.theory.cost import OMEGA_BEST, OMEGA_BEST_SOURCE, OMEGA_CLASSICAL, omega
+from polyth.theory.plan import Plan, exact_plan, low_rank_plan
+
+DEFAULT_D = 64
+
+
+def _step_summary(plan: Plan) -> str:
+    parts = []
+    for s in plan.steps:
+        if s.kind == "normalize":
+            continue
+        parts.append(f"{s.kind}({plan.name(s.eliminated)})")
+    return " → ".join(parts) if parts else "(nothing to eliminate)"
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Per generated token: the recurrent form of a low-rank mechanism and softmax with a KV cache."""
+
+    state_size: sympy.Expr
+    per_token: sympy.Expr
+    kv_cache_per_token: sympy.Expr
+
+    @classmethod
+    def of(cls, m: Mechanism) -> Decoding | None:
+        recurrent_plan = exact_plan(m, "prefix") if isinstance(m.similarity, FeatureMap) else None
+        recurrent = _cost.recurrent_form(recurrent_plan or low_rank_plan(m, "prefix"))
+        if recurrent is None:
+            return None
+        softmax = exact_plan(m.replace(similarity=Exp(), scale=None if m.scale == 1.0 else m.scale), "prefix")
+        return cls(recurrent.state_size, recurrent.per_token, _cost.last_token_cost(softmax))
+
+    def to_dict(self) -> dict:
+        return {
+            "state_size": str(self.state_size),
+            "per_token": str(self.per_token),
+            "kv_cache_per_token": str(self.kv_cache_per_token),
+        }
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The complexity report of one mechanism (see :func:`bounds`)."""
+
+    mechanism: Mechanism
+    causal: str | None
+    plan: Plan
+    low_rank: Plan
+    lower: tuple[_lower.LowerBound, ...]
+    lower_unmasked: tuple[_lower.LowerBound, ...]
+    approx_lower: tuple[_lower.LowerBound, ...]
+    approximation: Approximation | None
+    decoding: Decoding | None = None
+    taylor_error: tuple[float, float] | None = None  # (weight δ, output bound) of the Taylor form at B
+
+    # ------------------------------------------------------------ exact
+    @cached_property
+    def cost(self) -> sympy.Expr:
+        return _cost.cost(self.plan)
+
+    @cached_property
+    def exponent(self) -> sympy.Expr:
+        return _cost.exponent(self.plan)
+
+    @property
+    def exponent_omega_best(self) -> float:
+        return _cost.exponent_value(self.plan, OMEGA_BEST)
+
+    @property
+    def exponent_omega_3(self) -> float:
+        return _cost.exponent_value(self.plan, OMEGA_CLASSICAL)
+
+    @cached_property
+    def best_lower(self) -> _lower.LowerBound:
+        """The strongest applicable lower bound: largest exponent at ω_best, then ω = 3, exact first."""
+
+        def key(entry):
+            value = entry.exponent(self.mechanism)
+            return (_cost.numeric(value, OMEGA_BEST), _cost.numeric(value, 3), not entry.strict)
+
+        return max(self.lower, key=key)
+
+    @property
+    def verdict(self) -> str:
+        best = self.best_lower
+        if not best.strict and sympy.simplify(self.exponent - best.exponent(self.mechanism)) == 0:
+            return "tight"  # linear-time plans meet even the input-reading bound
+        if best.id == "input":
+            return "open"
+        if not best.strict and sympy.simplify(self.exponent - best.exponent(self.mechanism)) == 0:
+            return "tight"
+        return "gap"
+
+    @property
+    def tight(self) -> bool:
+        return self.verdict == "tight"
+
+    @property
+    def gap(self) -> str | None:
+        """Upper minus lower exponent ("> 0" part noted when the lower bound is strict)."""
+        if self.tight:
+            return None
+        difference = sympy.simplify(self.exponent - self.best_lower.exponent(self.mechanism))
+        return f"< {difference}" if self.best_lower.strict else str(difference)
+
+    @cached_property
+    def recurrent(self) -> _cost.RecurrentForm | None:
+        return _cost.recurrent_form(self.low_rank)
+
+    # ------------------------------------------------------------ output
+    def _lower_text(self, entry: _lower.LowerBound) -> str:
+        value = entry.exponent(self.mechanism)
+        relation = ">" if entry.strict else "≥"
+        return f"{relation} n^{sympy.sstr(value)}  ({entry.hypothesis}; {entry.source})"
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(field, value) rows shared by the text, markdown and LaTeX forms."""
+        m = self.mechanism
+        rows = [
+            ("mechanism", f"{m.name or '(unnamed)'}: h = {sympy.sstr(m.polynomial)}"),
+            (
+                "structure",
+                f"t = {m.t}, k = {m.k}, tree: {'yes' if m.is_tree else 'no'}, "
+                f"paper class: {'yes' if m.in_paper_class else 'no'}, causal: {self.causal or 'none'}"
+                + (", per-channel" if m.per_channel else ""),
+            ),
+            (
+                "exact algorithm",
+                _step_summary(self.plan) + ("" if self.plan.exhaustive else " (heuristic order)"),
+            ),
+            ("exact cost", sympy.sstr(self.cost)),
+            (
+                "exact exponent",
+                f"{sympy.sstr(self.exponent)} = {self.exponent_omega_best:.6g} (ω = {OMEGA_BEST}), "
+                f"{self.exponent_omega_3:g} (ω = 3)" + ("" if self.plan.exhaustive else "; upper bound"),
+            ),
+            ("peak memory", sympy.sstr(_cost.peak_memory(self.plan))),
+        ]
+        for entry in self.lower:
+            rows.append(("lower bound", self._lower_text(entry)))
+        for entry in self.lower_unmasked:
+            rows.append(("unmasked only", self._lower_text(entry) + " (not claimed with the mask)"))
+        verdict = {
+            "tight": "tight: the plan meets the lower bound",
+            "gap": f"gap: upper − lower exponent {self.gap}",
+            "open": "open: only the input-reading bound applies",
+        }[self.verdict]
+        rows.append(("verdict", verdict))
+        rows.extend(self._similarity_rows())
+        if not isinstance(m.similarity, FeatureMap):
+            k = threshold_exponent(m)
+            rows.append(("approx threshold", f"B* ~ (log n)^{sympy.sstr(k)}"))
+            for entry in self.approx_lower:
+                rows.append(("threshold source", f"{entry.statement} ({entry.hypothesis}; {entry.source})"))
+            rank = (
+                "rank r per factor" if self.low_rank.rank is None else f"r = {sympy.sstr(self.low_rank.rank)}"
+            )
+            rows.append(("low-rank cost", f"{sympy.sstr(_cost.cost(self.low_rank))} ({rank})"))
+        a = self.approximation
+        if a is not None:
+            rows.append(
+                (
+                    "approximation",
+                    f"B = {a.B:g}, eps = {a.eps:g}, d = {a.d}: Taylor degree g = {a.degree}, "
+                    f"rank r = C(D+g, g) = {a.rank}",
+                )
+            )
+            rows.append(
+                ("approx error", f"weights ≤ {a.weight_error:.3g}, output ≤ {a.output_error:.3g} · max|V|")
+            )
+            cross = a.crossover_n
+            rows.append(("crossover", "never (below 2^62)" if cross is None else f"n ≥ {cross}"))
+        if self.recurrent is not None:
+            rows.append(
+                (
+                    "recurrent form",
+                    f"state {sympy.sstr(self.recurrent.state_size)}, "
+                    f"per token {sympy.sstr(self.recurrent.per_token)} (low-rank)",
+                )
+            )
+        if self.causal == "prefix":
+            per_token = _cost.amortised_per_token(self.plan)
+            rows.append(("exact decoding", f"{sympy.sstr(per_token)} per token, amortised (KV cache)"))
+        return rows
+
+    def _similarity_rows(self) -> list[tuple[str, str]]:
+        m = self.mechanism
+        similarity = m.similarity
+        if isinstance(similarity, Exp):
+            return []
+        rows = [("similarity", similarity.describe())]
+        if isinstance(similarity, FeatureMap):
+            rows.append(
+                ("low rank", f"r = d_φ = {sympy.sstr(self.plan.rank)}: the exact plan, no approximation")
+            )
+        if isinstance(similarity, Taylor):
+            per = " per channel" if m.per_channel else ""
+            rows.append(
+                (
+                    "taylor form",
+                    f"order g = {similarity.order}: rank r = C(D+g, g) = "
+                    f"{sympy.sstr(self.low_rank.rank)}{per}; "
+                    f"cost {sympy.sstr(_cost.cost(self.low_rank))}, exponent "
+                    f"{sympy.sstr(_cost.exponent(self.low_rank))}",
+                )
+            )
+            if self.taylor_error is not None:
+                delta, out = self.taylor_error
+                rows.append(
+                    (
+                        "taylor error",
+                        f"at B = {self.approximation.B:g}: weights ≤ {delta:.3g}, output ≤ "
+                        f"{out:.3g} · max|V| (against the exact exp form)",
+                    )
+                )
+        if self.decoding is not None:
+            rows.append(
+                (
+                    "recurrent decoding",
+                    f"state {sympy.sstr(self.decoding.state_size)}, "
+                    f"per token {sympy.sstr(self.decoding.per_token)} (constant in n)",
+                )
+            )
+            rows.append(
+                (
+                    "softmax KV cache",
+                    f"{sympy.sstr(self.decoding.kv_cache_per_token)} per token "
+                    "(last row of the causal exact exp plan)",
+                )
+            )
+        return rows
+
+    def __rich__(self) -> Table:
+        table = Table(title=f"polyth bounds: {self.mechanism.name or sympy.sstr(self.mechanism.polynomial)}")
+        table.add_column("", style="bold")
+        table.add_column("")
+        for key, value in self.rows():
+            table.add_row(Text(key), Text(value))  # Text: brackets are not rich markup
+        return table
+
+    def __str__(self) -> str:
+        console = Console(file=io.StringIO(), width=120, force_terminal=False, color_system=None)
+        console.print(self.__rich__())
+        return console.file.getvalue()
+
+    def _repr_markdown_(self) -> str:
+        lines = ["| | |", "|---|---|"]
+        for key, value in self.rows():
+            escaped = value.replace("|", r"\|")
+            lines.append(f"| {key} | {escaped} |")
+        return "\n".join(lines)
+
+    def _repr_latex_(self) -> str:
+        m = self.mechanism
+        lines = [
+            r"\begin{array}{ll}",
+            rf"\text{{mechanism}} & h = {sympy.latex(m.polynomial)} \\",
+            rf"\text{{exact cost}} & {sympy.latex(self.cost)} \\",
+            rf"\text{{exponent}} & {sympy.latex(self.exponent)} \\",
+        ]
+        for entry in self.lower:
+            relation = ">" if entry.strict else r"\geq"
+            lines.append(
+                rf"\text{{lower bound}} & n^{{{relation} {sympy.latex(entry.exponent(m))}}}"
+                rf"\ \text{{({entry.hypothesis})}} \\"
+            )
+        lines.append(rf"\text{{verdict}} & \text{{{self.verdict}}} \\")
+        lines.append(rf"\text{{threshold}} & B^* \sim (\log n)^{{{sympy.latex(threshold_exponent(m))}}} \\")
+        lines.append(r"\end{array}")
+        return "$$" + "\n".join(lines) + "$$"
+
+    def to_dict(self) -> dict:
+        m = self.mechanism
+        k = threshold_exponent(m)
+        approx: dict = {
+            "threshold_exponent": float(k),
+            "threshold": f"B = o((log n)^({k}))",
+            "sources": [entry.to_dict(m) for entry in self.approx_lower],
+            "low_rank_cost": str(_cost.cost(self.low_rank)),
+            "low_rank_exponent": str(_cost.exponent(self.low_rank)),
+            "low_rank_plan": self.low_rank.to_dict()["steps"],
+        }
+        a = self.approximation
+        if a is not None:
+            approx.update(
+                {
+                    "B": a.B,
+                    "eps": a.eps,
+                    "d": a.d,
+                    "polynomial": a.polynomial,
+                    "degree": a.degree,
+                    "rank": a.rank,
+                    "factors": [
+                        {
+                            "support": list(f.support),
+                            "R": f.R,
+                            "degree": f.degree,
+                            "width": f.width,
+                            "rank": f.rank,
+                            "rank_checked": f.rank_checked,
+                        }
+                        for f in a.factors
+                    ],
+                    "cost": str(a.cost),
+                    "weight_error": a.weight_error,
+                    "output_error": a.output_error,
+                    "crossover_n": a.crossover_n,
+                }
+            )
+        recurrent = None
+        if self.recurrent is not None:
+            recurrent = {
+                "state_size": str(self.recurrent.state_size),
+                "per_token": str(self.recurrent.per_token),
+            }
+        return {
+            "mechanism": {"name": m.name, "polynomial": str(m.polynomial), "variables": list(m.variables)},
+            "structure": {
+                "t": m.t,
+                "k": m.k,
+                "is_tree": m.is_tree,
+                "is_connected": m.is_connected,
+                "in_paper_class": m.in_paper_class,
+                "per_channel": m.per_channel,
+                "hyperedges": [[m.variables[a] for a in s] for s in m.supports],
+                "causal": self.causal,
+            },
+            "exact": {
+                "algorithm": _step_summary(self.plan),
+                "cost": str(self.cost),
+                "exponent": str(self.exponent),
+                "exponent_omega_best": self.exponent_omega_best,
+                "exponent_omega_3": self.exponent_omega_3,
+                "omega_best": OMEGA_BEST,
+                "omega_source": OMEGA_BEST_SOURCE,
+                "exhaustive": self.plan.exhaustive,
+                "peak_memory": str(_cost.peak_memory(self.plan)),
+                "naive_cost": str(_cost.naive_cost(m, self.causal)),
+                "order": [self.plan.name(v) for v in self.plan.order],
+                "plan": self.plan.to_dict()["steps"],
+            },
+            "lower": [entry.to_dict(m) for entry in self.lower],
+            "lower_unmasked_only": [entry.to_dict(m) for entry in self.lower_unmasked],
+            "verdict": self.verdict,
+            "tight": self.tight,
+            "gap": self.gap,
+            "approx": approx,
+            "recurrent": recurrent,
+            "similarity": m.similarity.describe(),
+            "decoding": None if self.decoding is None else self.decoding.to_dict(),
+            "taylor_error": None
+            if self.taylor_error is None
+            else {"weight_error": self.taylor_error[0], "output_error": self.taylor_error[1]},
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+
+def bounds(
+    m: Mechanism | str,
+    B: float | None = None,
+    eps: float | None = None,
+    causal: str | None = None,
+    d: int | None = None,
+) -> Bounds:
+    """The complexity report of ``m`` (a Mechanism or a zoo spec / polynomial string).
+
+    Exact plan and cost; lower bounds that apply; tight/gap/open; the approximation
+    threshold (log n)^{1/k}; with ``B`` and ``eps`` (and ``d``, default 64) the Taylor
+    degree, rank, error bound and crossover of the approximate algorithm; the
+    recurrent form of the low-rank plan under ``causal="prefix"``.
+    """
+    if isinstance(m, str):
+        from polyth.mechanism import zoo
+
+        m = zoo.from_spec(m)
+    if not isinstance(m, Mechanism):
+        raise InputError(f"expected a polyth Mechanism or a mechanism spec, got {type(m).__name__}")
+    if (B is None) != (eps is None):
+        raise InputError("give both B and eps for the approximate algorithm (or neither)")
+    if d is not None and (B is None):
+        raise InputError("d is only used with B and eps")
+    plan = exact_plan(m, causal)
+    if B is not None and isinstance(m.similarity, FeatureMap):
+        raise InputError(
+            "a feature-map mechanism is computed exactly in linear time: there is nothing to approximate; "
+            "drop B and eps"
+        )
+    approximation = None
+    taylor = None
+    low = low_rank_plan(m, causal)
+    if B is not None:
+        # the polynomial method of the exp form (degree from eps), beside the similarity's fixed order
+        exp_form = m.replace(similarity=Exp()) if isinstance(m.similarity, Taylor) else m
+        approximation = approximate(exp_form, B, eps, d=DEFAULT_D if d is None else d, causal=causal)
+        if isinstance(m.similarity, Taylor):
+            taylor = taylor_error(m, B, approximation.d)
+        else:
+            low = approximation.plan
+    return Bounds(
+        mechanism=m,
+        causal=causal,
+        plan=plan,
+        low_rank=low,
+        lower=tuple(_lower.applicable(m, "exact", causal)),
+        lower_unmasked=tuple(_lower.stated_without_mask(m, "exact")) if causal else (),
+        approx_lower=tuple(_lower.applicable(m, "approximate", causal)),
+        approximation=approximation,
+        decoding=Decoding.of(m) if m.similarity.low_rank else None,
+        taylor_error=taylor,
+    )
+
+
+__all__ = ["Bounds", "bounds", "omega"]
