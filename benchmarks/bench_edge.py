@@ -21,8 +21,9 @@ import statistics
 import numba
 import numpy as np
 import torch
-from polyth_kernels.edge import edge_pass
 from timing import run_times
+
+from polyth_kernels.edge import edge_pass
 
 
 def timed(fn, repeats):

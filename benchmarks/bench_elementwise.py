@@ -9,7 +9,7 @@ D = 64 channels, CPU, one numba thread, the fastest of 5 runs after a warm-up. W
             (polyth_kernels.elementwise_attention, O(t·n·D)) against the exact per-channel softmax
             (polyth.attention method="exact": the cost engine's plan, O(n²·D)), float32; the
             speedup and the max error against the float64 exact output, beside the engine's
-            bound (polyth.similarity.taylor_error).
+            bound (polyth.theory.taylor.taylor_error).
   order     the error against the order t = 2 … 12 at B = 0.5 and 1 (n = 1024), measured and bound.
   time      causal Taylor form for n = 32 … 65536 and the causal exact form (n ≤ 8192):
             fitted exponents of n (over n ≥ 1024) and the crossover (the smallest
@@ -31,12 +31,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import polyth_kernels
 from timing import best_time, plot_decode_per_token
 
 import polyth
+import polyth_kernels
 from polyth import zoo
-from polyth.mechanism.similarity import taylor_error
+from polyth.theory.taylor import taylor_error
 
 D = 64
 

@@ -32,11 +32,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import polyth_kernels
 import torch
 from timing import best_time, plot_decode_per_token
 
 import polyth
+import polyth_kernels
 from polyth import zoo
 from polyth.verify.fit import fit_exponent
 

@@ -26,6 +26,7 @@ is an error, and so are NaN/inf inputs or a non-finite result.
 from __future__ import annotations
 
 import numpy as np
+
 from polyth_kernels.backend import resolve_backend
 from polyth_kernels.blas_threads import single_threaded_blas
 from polyth_kernels.edge_cpu import flash_cpu

@@ -24,6 +24,7 @@ import math
 import numba
 import numpy as np
 from numba import prange
+
 from polyth_kernels.scalar import FASTMATH, fmax, softmax_exp
 
 #: query rows per parallel task and keys per streamed block (tuned on a 2-core AVX-512 machine)

@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 from numba import cuda, float32, float64
+
 from polyth_kernels.scalar import ONLINE_CUDA
 
 THREADS_PER_BLOCK = 64

@@ -31,6 +31,7 @@ import math
 import numba
 import numpy as np
 from numba import cuda, prange
+
 from polyth_kernels.gemm import blocks
 
 CHUNK = 64

@@ -30,6 +30,7 @@ from itertools import combinations_with_replacement
 import numba
 import numpy as np
 from numba import cuda, prange
+
 from polyth_kernels.gemm import blocks
 
 MAX_FEATURES = 1 << 24

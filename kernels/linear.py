@@ -26,6 +26,7 @@ import math
 import numba
 import numpy as np
 from numba import cuda, prange
+
 from polyth_kernels.gemm import blocks
 from polyth_kernels.lowrank import lowrank_pass
 

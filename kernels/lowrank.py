@@ -30,6 +30,7 @@ import functools
 
 import numpy as np
 from numba import cuda
+
 from polyth_kernels.gemm import blocks, gemm_on_device
 
 CHUNK = 64

@@ -54,6 +54,7 @@ import math
 import numba
 import numpy as np
 from numba import cuda, prange
+
 from polyth_kernels.gemm import blocks, gemm_on_device
 
 THREADS = 128

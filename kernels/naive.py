@@ -28,6 +28,7 @@ import math
 import numba
 import numpy as np
 from numba import cuda, prange
+
 from polyth_kernels.features import integer_power
 from polyth_kernels.gemm import blocks
 from polyth_kernels.scalar import make_online_math

@@ -27,6 +27,7 @@ import math
 import numba
 import numpy as np
 from numba import cuda, float32, float64, prange
+
 from polyth_kernels.backend import resolve_backend
 from polyth_kernels.scalar import FASTMATH, ONLINE_CUDA, fmax, softmax_exp
 

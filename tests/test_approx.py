@@ -1,4 +1,4 @@
-"""Tests of polyth.approx: Taylor degree, rank, error bounds, threshold, crossover."""
+"""polyth.theory.taylor and polyth.theory.approximation: degree, rank, error, threshold, crossover."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ from hypothesis import strategies as st
 
 from polyth import InputError, Mechanism, zoo
 from polyth.theory import cost as C
-from polyth.theory.approximation import (
-    approximate,
+from polyth.theory.approximation import approximate, threshold_exponent
+from polyth.theory.taylor import (
     expansion_terms,
     factor_range,
     taylor_degree,
     taylor_rank,
     taylor_relative_error,
-    threshold_exponent,
 )
 
 
@@ -88,7 +87,12 @@ def test_threshold_exponents():
 def test_error_bounds():
     a = approximate(zoo.strassen(), B=1.0, eps=1e-3, d=4)
     assert len(a.factors) == 3
-    assert a.weight_error == pytest.approx((1 + 1e-3) ** 3 - 1)
+    # each table's error is that of its degree on its range (80-digit check), within eps
+    for f in a.factors:
+        assert f.error <= 1e-3
+        assert f.error == pytest.approx(max(_exact_error(f.degree, x) for x in (-f.R, f.R)), rel=1e-6)
+    assert a.weight_error == pytest.approx(math.prod(1 + f.error for f in a.factors) - 1)
+    assert a.weight_error <= (1 + 1e-3) ** 3 - 1
     delta = a.weight_error
     assert a.output_error == pytest.approx(2 * delta / (1 - delta))
 

@@ -251,8 +251,7 @@ def test_every_elimination_order_executes_correctly(text, causal):
     """Not only the best order: every plan the engine can price runs and matches the reference."""
     import itertools
 
-    from polyth.compute.exact import Elimination
-    from polyth.compute.front import initial_factors
+    from polyth.compute.exact import Elimination, live_factors
     from polyth.compute.inputs import prepare
     from polyth.theory.plan import plan_with_order
 
@@ -263,7 +262,7 @@ def test_every_elimination_order_executes_correctly(text, causal):
     for order in itertools.permutations(range(1, m.t)):
         plan = plan_with_order(m, order, causal=causal)
         run = Elimination(
-            initial_factors(plan, inputs.Q, dict(inputs.V), m.scale_for(3)), 6, "cpu", inputs.dtype
+            live_factors(plan, inputs.Q, dict(inputs.V), m.scale_for(3)), 6, "cpu", inputs.dtype
         )
         np.testing.assert_allclose(run.run(plan), ref, atol=1e-9, err_msg=str(order))
         assert [r.kind for r in run.records] == [s.kind for s in plan.steps if s.kind != "normalize"]

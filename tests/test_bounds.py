@@ -13,7 +13,7 @@ from polyth.cli.main import main
 from polyth.theory import cost as C
 from polyth.theory import lower_bounds as L
 
-# DESIGN.md §3 as it must come out of the engine: spec, causal, exponent, verdict, best bound's hypothesis
+# docs/design.md §3, as the engine must give it: spec, causal, exponent, verdict, best bound's hypothesis
 TABLE = [
     ("self", None, 2, "tight", "SETH"),
     ("path:3", None, 2, "tight", "SETH"),

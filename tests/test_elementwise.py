@@ -4,21 +4,23 @@ import json
 import math
 
 import numpy as np
-import polyth_kernels
 import pytest
 import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import polyth
+import polyth_kernels
 from polyth import zoo
 from polyth.cli import main as cli
-from polyth.compute.efficient import Decoder, is_elementwise
-from polyth.mechanism.similarity import Exp, Taylor, taylor_error
+from polyth.compute.decoding import Decoder
+from polyth.compute.elementwise import is_elementwise
+from polyth.mechanism.similarity import Exp, Taylor
 from polyth.theory.cost import cost, exponent, last_token_cost, recurrent_form
 from polyth.theory.cost import d as D_SYM
 from polyth.theory.cost import n as N_SYM
 from polyth.theory.plan import exact_plan, low_rank_plan
+from polyth.theory.taylor import taylor_error
 
 BACKENDS = ["cpu", "cudasim"]
 

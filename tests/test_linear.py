@@ -3,16 +3,16 @@
 import json
 
 import numpy as np
-import polyth_kernels  # noqa: I001  (after polyth: the simulator is switched on by conftest)
 import pytest
 import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import polyth
+import polyth_kernels  # noqa: I001  (after polyth: the simulator is switched on by conftest)
 from polyth import zoo
 from polyth.cli import main as cli
-from polyth.compute.efficient import Decoder
+from polyth.compute.decoding import Decoder
 from polyth.mechanism.similarity import Exp, FeatureMap, feature_map_reference
 from polyth.theory.cost import cost, exponent, last_token_cost, operation_count, recurrent_form
 from polyth.theory.cost import d as D_SYM

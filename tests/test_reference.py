@@ -1,6 +1,6 @@
 """The brute-force reference against independent closed forms and a plain loop oracle.
 
-``loop_attention`` below restates DESIGN.md §1 tuple by tuple with ``itertools.product``
+``loop_attention`` below restates docs/design.md §1 tuple by tuple with ``itertools.product``
 and ``math.exp`` (max-shifted): it shares no code with polyth.reference, so that the
 oracle is itself checked.
 """

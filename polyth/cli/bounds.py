@@ -7,9 +7,13 @@ the approximate algorithm's degree, rank, error and crossover.
 
 from __future__ import annotations
 
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
 from polyth.cli.arguments import add_mechanism_argument
 from polyth.mechanism import zoo
-from polyth.theory.bounds import bounds
+from polyth.theory.bounds import Bounds, bounds
 
 
 def register(subparsers) -> None:
@@ -25,7 +29,20 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+def table(report: Bounds) -> Table:
+    """The report as a two-column rich table (field, value)."""
+    out = Table(title=report.title, show_header=False)
+    out.add_column(style="bold")
+    out.add_column()
+    for key, value in report.rows():
+        out.add_row(Text(key), Text(value))  # Text: brackets are not rich markup
+    return out
+
+
 def run(args) -> int:
     report = bounds(zoo.from_spec(args.mechanism), B=args.B, eps=args.eps, causal=args.causal, d=args.d)
-    print(report.to_json() if args.json else str(report), end="" if not args.json else "\n")
+    if args.json:
+        print(report.to_json())
+    else:
+        Console(width=120).print(table(report))
     return 0

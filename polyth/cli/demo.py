@@ -1,7 +1,7 @@
 """``polyth demo``: the zoo, each mechanism checked against an independent closed form.
 
 For every mechanism of the demo the brute-force oracle :func:`polyth.reference.attention`
-(DESIGN.md §1: ``Att[l1] = Σ exp(S(l)) ⊙_a V(a)[l_a] / Σ exp(S(l))`` over all tuples)
+(docs/design.md §1: ``Att[l1] = Σ exp(S(l)) ⊙_a V(a)[l_a] / Σ exp(S(l))`` over all tuples)
 is compared, on a small random instance with the default scale 1/d, with a closed
 form written here in plain numpy from the mechanism's textbook definition:
 

@@ -177,13 +177,23 @@ def _print_approx(checks) -> None:
         title=f"polyth verify approx: {first.mechanism} (n = {first.n}, d = {first.d}, eps = {first.eps:g}, "
         f"B* = (ln n)^(1/{first.k}) = {first.threshold:.3g})"
     )
-    for column in ("B", "degree", "rank", "crossover n", "predicted bound", "measured", "within"):
+    for column in (
+        "B",
+        "degree",
+        "rank",
+        "ran g / r",
+        "crossover n",
+        "predicted bound",
+        "measured",
+        "within",
+    ):
         table.add_column(column, justify="right")
     for c in checks:
         table.add_row(
             f"{c.B:g}",
             str(c.degree),
             str(c.rank),
+            "—" if c.executed is None else f"{c.executed['degree']} / {c.executed['rank']}",
             "never" if c.crossover_n is None else str(c.crossover_n),
             f"{c.predicted_error:.3g}",
             "not run" if c.measured_error is None else f"{c.measured_error:.2e}",

@@ -1,6 +1,6 @@
 """Execute an exact elimination order with the kernels: log-domain variable elimination.
 
-The unnormalised weight of a tuple factorises over the monomial supports (DESIGN.md §3):
+The unnormalised weight of a tuple factorises over the monomial supports (docs/design.md §3):
 ``exp(S(l)) = Π_S exp(L_S(l_S))``; value variables add unary factors ``V(a)[l_a]`` and
 causal masks add threshold factors ``[l_child ≤ l_parent]``. Every live factor is kept as
 
@@ -27,17 +27,21 @@ plan's step kind picks the kernel:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import polyth_kernels
 
-from polyth.compute.tables import SupportTable, materialize
-from polyth.errors import NumericalError
+import polyth_kernels
+from polyth.compute.inputs import Inputs, fold_channels, unfold_channels
+from polyth.compute.records import StepRecord
+from polyth.compute.tables import SupportTable, materialize, support_tables
+from polyth.errors import NumericalError, PolyError
+from polyth.mechanism import Mechanism
+from polyth.theory.plan import Plan, cached_exact_plan
 
 
 @dataclass
-class Factor:
+class LiveFactor:
     """A live factor. ``table`` set: a lazy score table (features); else ``L`` is dense.
 
     ``threshold`` (child, parent) marks the mask [l_child ≤ l_parent]: alone it is a pure
@@ -55,22 +59,10 @@ class Factor:
         return self.table is not None
 
 
-@dataclass
-class StepRecord:
-    """What ran for one elimination: the kernel, the variable and the wall time."""
-
-    variable: int
-    kind: str
-    kernel: str
-    seconds: float
-    output_scope: tuple[int, ...]
-    extra: dict = field(default_factory=dict)
-
-
 class Elimination:
     """Run a plan's elimination steps over live factors (keyed by the plan's factor ids)."""
 
-    def __init__(self, factors: dict[int, Factor], n: int, backend: str, dtype: np.dtype):
+    def __init__(self, factors: dict[int, LiveFactor], n: int, backend: str, dtype: np.dtype):
         self.live = factors
         self.n = n
         self.backend = backend
@@ -78,7 +70,7 @@ class Elimination:
         self.records: list[StepRecord] = []
 
     # ----------------------------------------------------------- materialising
-    def dense(self, f: Factor) -> tuple[np.ndarray, np.ndarray | None]:
+    def dense(self, f: LiveFactor) -> tuple[np.ndarray, np.ndarray | None]:
         """The log-table (b, n, …) over ``f.scope`` and its W, masks applied as −inf."""
         if f.table is not None:
             L = materialize(f.table, f.scope)
@@ -98,7 +90,7 @@ class Elimination:
             L = np.where(allowed.reshape(shape), L, -np.inf).astype(self.dtype, copy=False)
         return L, f.W
 
-    def expand(self, f: Factor, union: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+    def expand(self, f: LiveFactor, union: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None]:
         """``f``'s L and W broadcast onto the axes of ``union`` (size-1 where absent)."""
         L, W = self.dense(f)
         order = sorted(range(len(f.scope)), key=lambda i: union.index(f.scope[i]))
@@ -111,7 +103,7 @@ class Elimination:
         return L, W
 
     # ------------------------------------------------------------- the steps
-    def run_step(self, step, inputs: list[Factor]) -> tuple[Factor, StepRecord]:
+    def run_step(self, step, inputs: list[LiveFactor]) -> tuple[LiveFactor, StepRecord]:
         """Run one plan step (kind, eliminated variable, groups, partner) on its input factors."""
         b = step.eliminated
         start = time.perf_counter()
@@ -133,7 +125,7 @@ class Elimination:
         self.records.append(record)
         return result, record
 
-    def _unary_bias_and_values(self, b: int, unary: list[Factor]):
+    def _unary_bias_and_values(self, b: int, unary: list[LiveFactor]):
         bias, W = None, None
         for f in unary:
             L, fw = self.dense(f)
@@ -147,7 +139,7 @@ class Elimination:
             )
         return bias, W
 
-    def _edge(self, b: int, table: Factor, unary: list[Factor]) -> Factor:
+    def _edge(self, b: int, table: LiveFactor, unary: list[LiveFactor]) -> LiveFactor:
         (a,) = [v for v in table.scope if v != b]
         A, K = table.table.features[a], table.table.features[b]
         bias, W = self._unary_bias_and_values(b, unary)
@@ -163,11 +155,11 @@ class Elimination:
         logz, out = polyth_kernels.edge_pass(A, K, values, bias=bias, causal=causal, backend=self.backend)
         if reverse:
             logz, out = logz[:, ::-1], out[:, ::-1]
-        return Factor(
+        return LiveFactor(
             (a,), L=np.ascontiguousarray(logz), W=np.ascontiguousarray(out) if W is not None else None
         )
 
-    def _hyperedge(self, b: int, table: Factor, unary: list[Factor]) -> Factor:
+    def _hyperedge(self, b: int, table: LiveFactor, unary: list[LiveFactor]) -> LiveFactor:
         rest = tuple(v for v in table.scope if v != b)
         K = table.table.features[b]
         bias, W = self._unary_bias_and_values(b, unary)
@@ -176,9 +168,9 @@ class Elimination:
         logz, out = polyth_kernels.hyperedge_pass(
             [table.table.features[a] for a in rest], K, values, bias=bias, backend=self.backend
         )
-        return Factor(rest, L=logz, W=out if W is not None else None)
+        return LiveFactor(rest, L=logz, W=out if W is not None else None)
 
-    def _product(self, factors: list[Factor], union: tuple[int, ...]):
+    def _product(self, factors: list[LiveFactor], union: tuple[int, ...]):
         L_total, W_total = None, None
         for f in factors:
             L, W = self.expand(f, union)
@@ -203,13 +195,13 @@ class Elimination:
         shape = lead + ((self.n,) if scan else ())
         return logz.reshape(shape), (None if out is None else out.reshape(shape + (W.shape[-1],)))
 
-    def _contract(self, b: int, touching: list[Factor]) -> Factor:
+    def _contract(self, b: int, touching: list[LiveFactor]) -> LiveFactor:
         union = tuple(sorted({v for f in touching for v in f.scope} - {b})) + (b,)
         L, W = self._product(touching, union)
         logz, out = self._reduce_last(L, W, scan=False)
-        return Factor(union[:-1], L=logz, W=out)
+        return LiveFactor(union[:-1], L=logz, W=out)
 
-    def _prefix(self, b: int, p: int, inputs: list[Factor]) -> Factor:
+    def _prefix(self, b: int, p: int, inputs: list[LiveFactor]) -> LiveFactor:
         """Σ over l_b ≤ l_p (threshold (b, p)) or l_b ≥ l_p (threshold (p, b)) as a running scan."""
         threshold = next(f for f in inputs if f.table is None and f.L is None and set(f.scope) == {b, p})
         rest = [f for f in inputs if f is not threshold]
@@ -221,9 +213,9 @@ class Elimination:
         logz, out = self._reduce_last(L, W, scan=True)
         if suffix:
             logz, out = logz[..., ::-1], (None if out is None else out[..., ::-1, :])
-        return Factor(union[:-1] + (p,), L=np.ascontiguousarray(logz), W=out)
+        return LiveFactor(union[:-1] + (p,), L=np.ascontiguousarray(logz), W=out)
 
-    def _matmul(self, b: int, step, unary: list[Factor]):
+    def _matmul(self, b: int, step, unary: list[LiveFactor]):
         """out(batch, U1, U2) = Σ_b A(batch, U1, b) · B(batch, U2, b): the batch variables fold into
         the kernel's batch axis, U1 and U2 into its rows and columns; channels may sit on either
         side (WA, WB) or on b (W)."""
@@ -260,7 +252,7 @@ class Elimination:
             rows(A, u1), rows(B, u2), values, backend=self.backend, **sides
         )
         shape = (bb,) + (self.n,) * (len(batch_vars) + len(u1) + len(u2))
-        result = Factor(
+        result = LiveFactor(
             batch_vars + u1 + u2,
             L=logz.reshape(shape),
             W=None if out is None else out.reshape(shape + (out.shape[-1],)),
@@ -280,7 +272,7 @@ class Elimination:
             self.live[step.output.id] = result
         raise AssertionError("a plan ends with its normalize step")
 
-    def output(self, factors: list[Factor], query: int = 0) -> np.ndarray:
+    def output(self, factors: list[LiveFactor], query: int = 0) -> np.ndarray:
         """The product of the value ratios W of the factors left (all on the query or empty)."""
         result = None
         for f in factors:
@@ -291,3 +283,45 @@ class Elimination:
             W = f.W if f.scope == (query,) else f.W[:, None, :]
             result = W if result is None else result * W
         return result
+
+
+def live_factors(plan: Plan, Q: tuple[np.ndarray, ...], V: dict[int, np.ndarray], scale: float):
+    """The plan's initial factors as arrays: lazy score tables (features), values, thresholds.
+
+    Per-channel mechanisms must have been folded (:func:`polyth.compute.inputs.fold_channels`) first.
+    """
+    tables = {t.support: t for t in support_tables(plan.mechanism, Q, scale, per_channel=False)}
+    factors = {}
+    for f in plan.factors:
+        if f.kind == "scores":
+            table = tables[tuple(f.scope)]
+            if len(f.scope) == 1:
+                factors[f.id] = LiveFactor(f.scope, L=table.features[f.scope[0]].sum(axis=-1))
+            else:
+                factors[f.id] = LiveFactor(f.scope, table=table, threshold=f.mask[0] if f.mask else None)
+        elif f.kind == "value":
+            (a,) = f.scope
+            factors[f.id] = LiveFactor(f.scope, L=np.zeros(V[a].shape[:2], dtype=V[a].dtype), W=V[a])
+        elif f.kind == "threshold":
+            factors[f.id] = LiveFactor(f.scope, threshold=f.threshold)
+        else:
+            raise AssertionError(f"an exact plan has no initial {f.kind} factor")
+    return factors
+
+
+def run_exact(m: Mechanism, inputs: Inputs, backend: str, options: dict):
+    """``method="exact"``: the exact plan's steps, log-domain, with the kernels."""
+    plan = cached_exact_plan(m, inputs.causal)
+    Q, V = (inputs.Q, dict(inputs.V))
+    if m.per_channel:
+        Q, V = fold_channels(inputs)
+    run = Elimination(live_factors(plan, Q, V, m.scale_for(inputs.d)), inputs.n, backend, inputs.dtype)
+    try:
+        out = run.run(plan)
+    except FloatingPointError as exc:
+        raise NumericalError(str(exc)) from None
+    except ValueError as exc:  # a kernel refusing its arrays is a bug here, not bad user input
+        raise PolyError(f"kernel refused the plan's arrays: {exc}") from exc
+    if m.per_channel:
+        out = unfold_channels(out, inputs)
+    return out, run.records

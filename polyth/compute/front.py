@@ -1,42 +1,121 @@
-"""``polyth.attention`` (module ``polyth.dispatch``): compute any mechanism with the kernels.
+"""``polyth.attention``: the one front door of the compute layer.
 
-``method="exact"`` executes the cost engine's elimination plan step by step
-(:mod:`polyth.execute`): the flash pass along tree edges, online reduction of hyperedges,
-prefix scans for causal thresholds, stabilised matrix products, general contraction.
-``method="naive"`` runs the naive kernel over all n^(t−1) tuples. ``method="approx"``
-replaces every score table by its degree-g Taylor expansion (low rank,
-:mod:`polyth.approximate`). The result is checked: NaN or overflow raises
-:class:`polyth.NumericalError` instead of being returned.
+Every call goes the same way: check the mechanism, the method and its options; validate and
+cast the arrays (:func:`polyth.compute.inputs.prepare`); resolve the backend; run the
+executor registered for the (method, similarity) pair; time it; refuse a non-finite output
+(:class:`polyth.NumericalError`); return the output in the inputs' shape and dtype, or a
+:class:`~polyth.compute.records.Timed` record with every step.
+
+The registry :data:`EXECUTORS` maps (method, similarity kind) to the executors that can run
+it, each with the options it takes; the first whose ``accepts`` holds runs:
+
+=======  ===========  ==========================================================  ===============
+method   similarity   executor                                                    options
+=======  ===========  ==========================================================  ===============
+exact    exp, taylor  the exact plan, log domain (:mod:`.exact`)
+naive    exp, taylor  all n^t tuples (:mod:`.naive`)
+approx   exp          the theory's low-rank plan (:mod:`.low_rank`)               B, eps, degree
+approx   taylor       element-wise kernel (:mod:`.elementwise`) or the low-rank   (the order)
+                      plan at the similarity's order
+exact    feature map  φ(Q)(φ(K)ᵀ[V, 1]) (:mod:`.feature_map`)
+naive    feature map  the n × n weight matrix
+=======  ===========  ==========================================================  ===============
+
+A Taylor similarity's exact and naive methods compute the exp form it approximates.
+
+Example::
+
+    >>> import numpy as np, polyth
+    >>> from polyth.mechanism import zoo
+    >>> Q = [np.zeros((4, 2))] * 2; V = {2: np.eye(4, 2)}
+    >>> polyth.attention(zoo.self_attention(), Q, V)[0]     # uniform weights over 4 keys
+    array([0.25, 0.25])
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import polyth_kernels
 
-from polyth.compute import efficient
-from polyth.compute.exact import Elimination, Factor, StepRecord
-from polyth.compute.inputs import Inputs, nested_parents, prepare
-from polyth.compute.tables import support_tables
-from polyth.errors import InputError, NumericalError, PolyError
+import polyth_kernels
+from polyth.compute import elementwise
+from polyth.compute.exact import run_exact
+from polyth.compute.feature_map import run_linear, run_quadratic
+from polyth.compute.inputs import prepare
+from polyth.compute.low_rank import run_low_rank
+from polyth.compute.naive import run_naive
+from polyth.compute.records import Timed
+from polyth.errors import InputError, NumericalError
 from polyth.mechanism import Mechanism
-from polyth.theory.plan import cached_exact_plan
+from polyth.mechanism.similarity import Exp, FeatureMap, Taylor
 
 METHODS = ("exact", "naive", "approx")
 
 
 @dataclass(frozen=True)
-class Timed:
-    """The output with the wall time of every step (``return_timings=True``)."""
+class Executor:
+    """One way to run a method: ``run(m, inputs, backend, options) -> (output, records)``."""
 
-    output: np.ndarray
-    steps: tuple[StepRecord, ...]
-    seconds: float
-    backend: str
-    method: str
+    run: Callable
+    options: frozenset[str] = frozenset()
+    accepts: Callable[[Mechanism], bool] = lambda m: True
+    fixed: Callable[[Mechanism, dict], dict] | None = None  # options the mechanism itself sets
+
+
+def _taylor_order(m: Mechanism, options: dict) -> dict:
+    order = m.similarity.order
+    if options.get("B") is not None or options.get("eps") is not None:
+        raise InputError(
+            f"the Taylor order is fixed by the mechanism's similarity (order {order}); B and eps do not apply"
+        )
+    if options.get("degree") not in (None, order):
+        raise InputError(f"degree={options['degree']} disagrees with the mechanism's Taylor order {order}")
+    return {"degree": order}
+
+
+_EXACT = Executor(run_exact)
+_NAIVE = Executor(run_naive)
+
+EXECUTORS: dict[tuple[str, type], tuple[Executor, ...]] = {
+    ("exact", Exp): (_EXACT,),
+    ("naive", Exp): (_NAIVE,),
+    ("approx", Exp): (Executor(run_low_rank, frozenset({"B", "eps", "degree"})),),
+    ("exact", Taylor): (_EXACT,),
+    ("naive", Taylor): (_NAIVE,),
+    ("approx", Taylor): (
+        Executor(elementwise.run_elementwise, accepts=elementwise.accepts, fixed=_taylor_order),
+        Executor(run_low_rank, fixed=_taylor_order),
+    ),
+    ("exact", FeatureMap): (Executor(run_linear),),
+    ("naive", FeatureMap): (Executor(run_quadratic),),
+}
+
+
+def _executor(m: Mechanism, method: str) -> Executor:
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    candidates = EXECUTORS.get((method, type(m.similarity)), ())
+    if not candidates and isinstance(m.similarity, FeatureMap):
+        raise InputError(
+            'a feature-map mechanism is exact in linear time: use method="exact" (nothing to approximate)'
+        )
+    return next(e for e in candidates if e.accepts(m))
+
+
+def _options(m: Mechanism, method: str, executor: Executor, given: dict) -> dict:
+    if executor.fixed is not None:
+        return executor.fixed(m, given)
+    unexpected = sorted(
+        name for name, value in given.items() if value is not None and name not in executor.options
+    )
+    if unexpected:
+        if isinstance(m.similarity, FeatureMap):
+            raise InputError("a feature-map mechanism takes no B, eps or degree: it is computed exactly")
+        raise InputError(f'{", ".join(unexpected)} only apply to method="approx", not method="{method}"')
+    return {name: value for name, value in given.items() if name in executor.options}
 
 
 def attention(
@@ -52,34 +131,26 @@ def attention(
     dtype=None,
     return_timings: bool = False,
 ):
-    """Poly-attention output ``Att[l1]`` for every query position (DESIGN.md §1).
+    """Poly-attention output ``Att[l1]`` for every query position (docs/design.md §1).
 
     ``Q``: one (n, d) or (b, n, d) array per input slot (``m.input_slots``: x1 … xt when
     tied); ``V``: value variable (1-based index or name) → (n, dv) or (b, n, dv) array.
-    ``method``: ``"exact"`` (the plan), ``"naive"`` (all tuples) or ``"approx"`` (Taylor,
-    with ``B`` and ``eps`` or an explicit ``degree``). ``backend``: ``auto|cpu|cuda|cudasim``.
-    Returns the output in the inputs' dtype and shape, or a :class:`Timed` record.
+    ``method``: ``"exact"`` (the plan), ``"naive"`` (all tuples) or ``"approx"`` (the theory's
+    low-rank plan, with ``B`` and ``eps`` or an explicit ``degree``). ``backend``:
+    ``auto|cpu|cuda|cudasim``. Returns the output in the inputs' dtype and shape, or a
+    :class:`~polyth.compute.records.Timed` record (``return_timings=True``).
     """
     if not isinstance(m, Mechanism):
         raise InputError(f"expected a polyth.Mechanism, got {type(m).__name__}")
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if efficient.handles(m, method):  # feature maps, Taylor similarities: their own kernels
-        return efficient.attention(m, Q, V, method, backend, causal, B, eps, degree, dtype, return_timings)
+    executor = _executor(m, method)
+    options = _options(m, method, executor, {"B": B, "eps": eps, "degree": degree})
     inputs = prepare(m, Q, V, causal=causal, dtype=dtype)
     try:
         backend = polyth_kernels.resolve_backend(backend)
     except polyth_kernels.BackendError as exc:
         raise InputError(str(exc)) from None
     start = time.perf_counter()
-    if method == "naive":
-        out, steps = _naive(m, inputs, backend)
-    elif method == "exact":
-        out, steps = _exact(m, inputs, backend)
-    else:
-        from polyth.compute.low_rank import approximate_attention
-
-        out, steps = approximate_attention(m, inputs, backend, B=B, eps=eps, degree=degree)
+    out, steps = executor.run(m, inputs, backend, options)
     seconds = time.perf_counter() - start
     if not np.isfinite(out).all():
         raise NumericalError(
@@ -90,98 +161,3 @@ def attention(
     if return_timings:
         return Timed(out, tuple(steps), seconds, backend, method)
     return out
-
-
-def _causal_code(m: Mechanism, causal: str | None) -> tuple[int, np.ndarray]:
-    parent = np.full(m.t, -1, dtype=np.int64)
-    if causal == "nested":
-        for child, par in nested_parents(m).items():
-            parent[child] = par
-        return 2, parent
-    return (1 if causal == "prefix" else 0), parent
-
-
-def _naive(m: Mechanism, inputs: Inputs, backend: str):
-    slots = m.input_slots
-    slot_var = np.array([a for _, a in slots], dtype=np.int64)
-    slot_power = np.zeros((len(m.monomials), len(slots)), dtype=np.int64)
-    for s, (mono_index, a) in enumerate(slots):
-        for j, mono in enumerate(m.monomials):
-            if (mono_index is None or mono_index == j) and mono.powers[a]:
-                slot_power[j, s] = mono.powers[a]
-    coef = np.array([mono.value for mono in m.monomials], dtype=np.float64)
-    value_var = np.array(sorted(inputs.V), dtype=np.int64)
-    code, parent = _causal_code(m, inputs.causal)
-    start = time.perf_counter()
-    try:
-        out = polyth_kernels.naive_attention(
-            np.stack(inputs.Q),
-            slot_var,
-            slot_power,
-            coef,
-            np.stack([inputs.V[a] for a in value_var]),
-            value_var,
-            m.scale_for(inputs.d),
-            per_channel=m.per_channel,
-            parent=parent,
-            causal=code,
-            backend=backend,
-        )
-    except FloatingPointError as exc:
-        raise NumericalError(str(exc)) from None
-    record = StepRecord(-1, "naive", "naive_attention", time.perf_counter() - start, (0,))
-    return out, [record]
-
-
-def fold_channels(inputs: Inputs) -> tuple[tuple[np.ndarray, ...], dict[int, np.ndarray]]:
-    """Per-channel mode as an ordinary problem: channel c becomes batch entry (b, c), d = dv = 1."""
-
-    def fold(x: np.ndarray) -> np.ndarray:
-        b, n, d = x.shape
-        return np.ascontiguousarray(x.transpose(0, 2, 1).reshape(b * d, n, 1))
-
-    return tuple(fold(q) for q in inputs.Q), {a: fold(v) for a, v in inputs.V.items()}
-
-
-def initial_factors(
-    plan, Q: tuple[np.ndarray, ...], V: dict[int, np.ndarray], scale: float
-) -> dict[int, Factor]:
-    """The plan's initial factors as arrays: lazy score tables (features), values, thresholds.
-
-    Per-channel mechanisms must have been folded (:func:`fold_channels`) first.
-    """
-    tables = {t.support: t for t in support_tables(plan.mechanism, Q, scale, per_channel=False)}
-    factors = {}
-    for f in plan.factors:
-        if f.kind == "scores":
-            table = tables[tuple(f.scope)]
-            if len(f.scope) == 1:
-                factors[f.id] = Factor(f.scope, L=table.features[f.scope[0]].sum(axis=-1))
-            else:
-                factors[f.id] = Factor(f.scope, table=table, threshold=f.mask[0] if f.mask else None)
-        elif f.kind == "value":
-            (a,) = f.scope
-            factors[f.id] = Factor(f.scope, L=np.zeros(V[a].shape[:2], dtype=V[a].dtype), W=V[a])
-        elif f.kind == "threshold":
-            factors[f.id] = Factor(f.scope, threshold=f.threshold)
-        else:
-            raise AssertionError(f"an exact plan has no initial {f.kind} factor")
-    return factors
-
-
-def _exact(m: Mechanism, inputs: Inputs, backend: str):
-    plan = cached_exact_plan(m, inputs.causal)
-    Q, V = (inputs.Q, dict(inputs.V))
-    if m.per_channel:
-        Q, V = fold_channels(inputs)
-    run = Elimination(initial_factors(plan, Q, V, m.scale_for(inputs.d)), inputs.n, backend, inputs.dtype)
-    try:
-        out = run.run(plan)
-    except FloatingPointError as exc:
-        raise NumericalError(str(exc)) from None
-    except ValueError as exc:  # a kernel refusing its arrays is a bug here, not bad user input
-        raise PolyError(f"kernel refused the plan's arrays: {exc}") from exc
-    if m.per_channel:
-        bd, n, _ = out.shape
-        out = out.reshape(inputs.b, inputs.d, n).transpose(0, 2, 1)
-    return out, run.records

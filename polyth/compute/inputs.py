@@ -6,12 +6,13 @@ fast :func:`polyth.attention`) can trust:
 
 - ``Q`` holds one projected input per *input slot* (:attr:`Mechanism.input_slots`):
   tied weights give one ``Q(a)`` per variable x1 … xt, untied weights one ``Q(m, a)``
-  per monomial m and variable a of its support (DESIGN.md §1);
+  per monomial m and variable a of its support (docs/design.md §1);
 - ``V`` maps each value variable to its ``V(a) ∈ R^{n×dv}``;
 - every array is ``(n, ·)`` or, batched, ``(b, n, ·)``, real float32/float64, finite.
 
 :func:`nested_parents` orients a connected tree polynomial away from the query x1,
-the orientation of the ``causal="nested"`` mask ``l_child ≤ l_parent``.
+the orientation of the ``causal="nested"`` mask ``l_child ≤ l_parent``;
+:func:`fold_channels` turns a per-channel problem into d independent scalar ones.
 """
 
 from __future__ import annotations
@@ -286,3 +287,18 @@ def _cast(name: str, a: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def _user_shape(a: np.ndarray, batched: bool) -> tuple:
     return tuple(a.shape) if batched else tuple(a.shape[1:])
+
+
+def fold_channels(inputs: Inputs) -> tuple[tuple[np.ndarray, ...], dict[int, np.ndarray]]:
+    """Per-channel mode as an ordinary problem: channel c becomes batch entry (b, c), d = dv = 1."""
+
+    def fold(x: np.ndarray) -> np.ndarray:
+        b, n, d = x.shape
+        return np.ascontiguousarray(x.transpose(0, 2, 1).reshape(b * d, n, 1))
+
+    return tuple(fold(q) for q in inputs.Q), {a: fold(v) for a, v in inputs.V.items()}
+
+
+def unfold_channels(out: np.ndarray, inputs: Inputs) -> np.ndarray:
+    """The inverse of :func:`fold_channels` on an output (b·d, n, 1) → (b, n, d)."""
+    return out.reshape(inputs.b, inputs.d, inputs.n).transpose(0, 2, 1)

@@ -1,193 +1,274 @@
-"""``method="approx"``: the polynomial method, executed.
+"""``method="approx"``: the low-rank plan of the theory's :class:`Approximation`, executed.
 
-Every score table ``exp(L_S(l_S))`` with ``L_S = Σ_D Π_{a∈S} F_a[l_a, D]`` (see
-:mod:`polyth.features`) is replaced by its degree-g Taylor polynomial, which factors
-into per-variable features (:mod:`polyth_kernels.features`):
+The theory (:func:`polyth.theory.approximation.approximate`) fixes, for every score table S of
+support ≥ 2, the Taylor degree g_S and so its rank r_S = C(D_S + g_S, g_S), and gives the
+low-rank plan that eliminates token variables (size n) and rank variables ρ_S (size r_S).
+This module runs exactly that plan; it derives no degree, range or rank of its own.
+
+Features. The table L_S = Σ_D Π_{a∈S} F_a[l_a, D] (:mod:`polyth.compute.tables`) has the
+degree-g Taylor polynomial
 
     exp(L_S) ≈ Σ_{|α| ≤ g} Π_{a∈S} φ_{S,a}[l_a, α],   φ_{S,first}[l, α] = F^α / α!,  φ_{S,a} = F^α
 
-a rank r_S = C(D+g, g) factor (Alman & Song 2023, 2024; Chakrabarti, Pitassi, Alman 2026).
-Unary tables stay exact (their exponential is cheap). For even g every weight stays
-positive. The low-rank factors are then contracted:
+(:mod:`polyth_kernels.features`; Alman & Song 2023, 2024; Chakrabarti, Pitassi, Alman 2026):
+the plan's ``features`` factors Φ_a(l_a, ρ_S). Tables on one variable stay exact (their
+exponential, shifted by its maximum). Values carry a ones column whose sum is the normaliser.
 
-- along a tree (nested masks included) by message passing leaf-first, one
-  :func:`polyth_kernels.lowrank_pass` per edge: O(n · r · dv) per edge, never n × n;
-- otherwise by one tensor contraction over token and rank indices whose order opt_einsum
-  chooses; prefix masks enter as dense 0/1 matrices there (an n² term, stated as such).
+Steps. Every factor is a dense array over its scope (batch axis first, the channel last when
+it carries one), in the linear domain: Taylor features can be negative, so there is no log.
+Each plan step multiplies the factors holding the eliminated variable b and sums l_b out:
 
-The degree comes from ``degree=`` or from the entry bound ``B`` and error ``eps`` via the
-cost engine's :func:`polyth.approx.taylor_degree` on ``R = Σ_j |c_j| · scale · d · B^{k_j}``.
+* ``contraction``: one einsum over the step's inputs (BLAS underneath);
+* ``matmul``: the product of each operand group, then one (batched) matrix product over b;
+* ``prefix_sum``: the product of the other inputs, then a cumulative sum along b read at the
+  threshold's partner p (``[l_b ≤ l_p]``; reversed for ``[l_p ≤ l_b]``): no n × n mask;
+* ``normalize``: the channel factors left on the query, multiplied, divided by the ones column.
+
+A threshold factor inside a contraction or matmul enters as a 0/1 matrix, as the plan prices
+it (its loop visits n² pairs). After every step the message is divided by its largest
+magnitude per batch entry, a positive constant that cancels in the final ratio, so no
+product of many messages overflows.
+
+Example::
+
+    >>> import numpy as np, polyth
+    >>> from polyth.mechanism import zoo
+    >>> rng = np.random.default_rng(0)
+    >>> Q = [rng.uniform(-1, 1, (16, 2)) for _ in range(3)]
+    >>> V = {2: rng.standard_normal((16, 2)), 3: rng.standard_normal((16, 2))}
+    >>> run = polyth.attention(zoo.path(3), Q, V, method="approx", B=1, eps=1e-3, return_timings=True)
+    >>> [(t["degree"], t["rank"]) for t in run.tables]
+    [(4, 15), (4, 15)]
 """
 
 from __future__ import annotations
 
+import string
 import time
 
 import numpy as np
-import opt_einsum
-import polyth_kernels
 
-from polyth.compute.exact import StepRecord
-from polyth.compute.inputs import Inputs, nested_parents
-from polyth.compute.tables import SupportTable, support_tables
+import polyth_kernels
+from polyth.compute.inputs import Inputs, fold_channels, unfold_channels
+from polyth.compute.records import StepRecord
+from polyth.compute.tables import support_tables
 from polyth.errors import InputError, NumericalError
 from polyth.mechanism import Mechanism
+from polyth.theory.approximation import Approximation, approximate
+from polyth.theory.plan import Plan
+
+_BATCH, _CHANNEL = "Z", "Y"
+_LETTERS = string.ascii_letters.replace(_BATCH, "").replace(_CHANNEL, "")
 
 
-def table_radius(m: Mechanism, monomials: tuple[int, ...], B: float, d: int, scale: float) -> float:
-    """R = Σ_j |c_j| · |scale| · d · B^{k_j}: the largest |L_S| when every entry is within [−B, B]."""
-    return sum(abs(m.monomials[j].value) * abs(scale) * d * B ** m.monomials[j].degree for j in monomials)
+class _Dense:
+    """A live factor: ``X`` of shape (b, *sizes of ``scope``, [C]) in the linear domain, or a
+    threshold ``pair`` (child, parent), [l_child ≤ l_parent], materialised only where a step
+    multiplies it in."""
+
+    __slots__ = ("scope", "X", "channel", "pair")
+
+    def __init__(self, scope: tuple[int, ...], X: np.ndarray | None, channel: bool, pair=None):
+        self.scope, self.X, self.channel, self.pair = tuple(scope), X, channel, pair
+
+    def subscript(self) -> str:
+        return _BATCH + "".join(_LETTERS[v] for v in self.scope) + (_CHANNEL if self.channel else "")
 
 
-def choose_degree(m, table, B, eps, degree, d, scale) -> int:
-    if degree is not None:
-        if not isinstance(degree, int) or isinstance(degree, bool) or degree < 0:
-            raise InputError(f"degree must be a non-negative integer, got {degree!r}")
-        return degree
-    if B is None or eps is None:
+def entry_bound(inputs: Inputs, B: float | None) -> float:
+    """The entry bound the approximation is built for: B (checked against the inputs) or, when
+    only a degree is given, the inputs' actual largest |entry| (for the error it reports)."""
+    peak = max(float(np.abs(q).max()) for q in inputs.Q)
+    if B is None:
+        return peak if peak > 0 else 1.0
+    if peak > B:
+        raise InputError(
+            f"an entry of Q has magnitude {peak:.4g} > B = {B}: the error bound assumes every "
+            "entry lies in [−B, B]; pass a larger B"
+        )
+    return float(B)
+
+
+def plan_for(m: Mechanism, inputs: Inputs, B=None, eps=None, degree=None) -> Approximation:
+    """The theory's approximation for these inputs: the degrees for ``eps`` at entry bound B,
+    or ``degree`` for every table (a Taylor similarity fixes it to its order)."""
+    if degree is None and (B is None or eps is None):
         raise InputError('method="approx" needs B and eps (entry bound and relative error) or degree=')
-    from polyth.theory.approximation import taylor_degree
-
-    return taylor_degree(table_radius(m, table.monomials, B, d, scale), eps)
-
-
-def low_rank_features(table: SupportTable, g: int, backend: str) -> tuple[dict[int, np.ndarray], int]:
-    """Per-variable Taylor features φ_{S,a} (b, n, r) of one table; the 1/α! on its first variable."""
-    width = table.width
-    alphas = polyth_kernels.multi_indices(width, g)
-    weights = polyth_kernels.taylor_weights(alphas)
-    feats = {}
-    for position, a in enumerate(table.support):
-        F = table.features[a]
-        w = weights.astype(F.dtype) if position == 0 else None
-        try:
-            feats[a] = polyth_kernels.monomial_features(F, alphas, w, backend=backend)
-        except FloatingPointError as exc:
-            raise NumericalError(str(exc)) from None
-    return feats, len(alphas)
+    if degree is not None and eps is not None:
+        raise InputError("give eps (with B) or degree, not both")
+    return approximate(
+        m, entry_bound(inputs, B), eps=eps, d=inputs.d, causal=inputs.causal, dv=inputs.dv, degree=degree
+    )
 
 
-def approximate_attention(m: Mechanism, inputs: Inputs, backend: str, B=None, eps=None, degree=None):
-    """The approximate output (b, n, dv) and the step records (features, contraction)."""
-    from polyth.compute.front import fold_channels
-
-    d = inputs.d
-    scale = m.scale_for(d)
-    if B is not None:
-        peak = max(float(np.abs(q).max()) for q in inputs.Q)
-        if peak > B:
-            raise InputError(
-                f"an entry of Q has magnitude {peak:.4g} > B = {B}: the error bound assumes every "
-                "entry lies in [−B, B]; pass a larger B"
-            )
+def run_low_rank(m: Mechanism, inputs: Inputs, backend: str, options: dict):
+    """Execute the low-rank plan of ``plan_for(m, inputs, **options)``; records hold what ran."""
+    approximation = plan_for(m, inputs, **options)
     Q, V = inputs.Q, dict(inputs.V)
     if m.per_channel:
         Q, V = fold_channels(inputs)
     start = time.perf_counter()
-    tables = support_tables(m, Q, scale, per_channel=False)
-    biases = {}
-    low_rank = []
-    ranks = {}
-    for table in tables:
-        if len(table.support) == 1:
-            (a,) = table.support
-            biases[a] = biases.get(a, 0) + table.features[a].sum(axis=-1)
-            continue
-        g = choose_degree(m, table, B, eps, degree, d, scale)
-        feats, r = low_rank_features(table, g, backend)
-        low_rank.append((table.support, feats))
-        ranks[table.support] = (g, r)
-    elapsed = time.perf_counter() - start
-    records = [StepRecord(-1, "taylor_features", "monomial_features", elapsed, (), {"ranks": ranks})]
-    unary = {a: np.exp(x - x.max(axis=1, keepdims=True)) for a, x in biases.items()}
-    tree_ok = (
-        m.is_tree
-        and m.is_connected
-        and (
-            inputs.causal in (None, "nested")
-            or (inputs.causal == "prefix" and all(0 in s for s, _ in low_rank))
+    live, tables = _initial(approximation.plan, approximation, Q, V, m.scale_for(inputs.d), backend)
+    records = [
+        StepRecord(
+            -1, "taylor_features", "monomial_features", time.perf_counter() - start, (), {"tables": tables}
         )
-    )
-    start = time.perf_counter()
-    if tree_ok:
-        out = _tree_messages(m, low_rank, unary, V, inputs.causal, backend, inputs.n)
-        records.append(StepRecord(-1, "lowrank_messages", "lowrank_pass", time.perf_counter() - start, (0,)))
-    else:
-        out = _contract(m, low_rank, unary, V, inputs.causal, inputs.n)
-        records.append(StepRecord(-1, "lowrank_contraction", "opt_einsum", time.perf_counter() - start, (0,)))
+    ]
+    out = _Elimination(live, inputs.n, inputs.dtype, records).run(approximation.plan)
     if m.per_channel:
-        out = out.reshape(inputs.b, d, inputs.n).transpose(0, 2, 1)
+        out = unfold_channels(out, inputs)
     return out, records
 
 
-def _tree_messages(m, low_rank, unary, V, causal, backend, n):
-    """Leaf-first low-rank message passing: weights D_a (max-normalised) and value ratios W_a."""
-    parents = nested_parents(m)
-    depth = {0: 0}
-    for child in sorted(parents, key=lambda c: len(_path_to_root(c, parents))):
-        depth[child] = depth[parents[child]] + 1
-    batch = next(iter(V.values())).shape[0]
-    weight = {a: unary.get(a, np.ones((batch, n))) for a in range(m.t)}
-    ratio = {a: V.get(a) for a in range(m.t)}
-    by_pair = {frozenset(s): f for s, f in low_rank}
-    for child in sorted(parents, key=lambda c: -depth[c]):
-        parent = parents[child]
-        feats = by_pair[frozenset((child, parent))]
-        Phi, Psi = feats[parent], feats[child] * weight[child][..., None].astype(feats[child].dtype)
-        values = ratio[child] if ratio[child] is not None else np.ones((batch, n, 1), dtype=Phi.dtype)
+def _initial(plan: Plan, approximation: Approximation, Q, V, scale: float, backend: str):
+    """The plan's initial factors as dense arrays, and the tables as they are run."""
+    by_support = {t.support: t for t in support_tables(plan.mechanism, Q, scale, per_channel=False)}
+    chosen = {f.monomials: f for f in approximation.factors}
+    features: dict[tuple[int, ...], dict[int, np.ndarray]] = {}
+    ran = []
+    live: dict[int, _Dense] = {}
+    for f in plan.factors:
+        if f.kind == "features":
+            table = by_support[plan.mechanism.monomials[f.monomials[0]].support]
+            if f.monomials not in features:
+                factor = chosen[f.monomials]
+                features[f.monomials] = _taylor_features(table, factor.degree, backend)
+                rank = next(iter(features[f.monomials].values())).shape[-1]
+                ran.append(
+                    {
+                        "support": factor.support,
+                        "symbol": factor.symbol,
+                        "degree": factor.degree,
+                        "rank": rank,
+                    }
+                )
+            live[f.id] = _Dense(f.scope, features[f.monomials][f.scope[0]], False)
+        elif f.kind == "scores":  # a table on one variable stays exact
+            (a,) = f.scope
+            L = by_support[f.scope].features[a].sum(axis=-1)
+            live[f.id] = _Dense(f.scope, np.exp(L - L.max(axis=1, keepdims=True)), False)
+        elif f.kind == "value":
+            (a,) = f.scope
+            ones = np.ones(V[a].shape[:2] + (1,), dtype=V[a].dtype)
+            live[f.id] = _Dense(f.scope, np.concatenate([V[a], ones], axis=-1), True)
+        elif f.kind == "threshold":
+            live[f.id] = _Dense(f.scope, None, False, pair=f.threshold)
+        else:
+            raise AssertionError(f"a low-rank plan has no initial {f.kind} factor")
+    return live, ran
+
+
+def _taylor_features(table, g: int, backend: str) -> dict[int, np.ndarray]:
+    """Per-variable Taylor features φ_{S,a} (b, n, r) of one table; the 1/α! on its first variable."""
+    alphas = polyth_kernels.multi_indices(table.width, g)
+    weights = polyth_kernels.taylor_weights(alphas)
+    feats = {}
+    for position, a in enumerate(table.support):
+        F = table.features[a]
         try:
-            z, out = polyth_kernels.lowrank_pass(Phi, Psi, values, causal=causal is not None, backend=backend)
-        except ValueError as exc:
+            feats[a] = polyth_kernels.monomial_features(
+                F, alphas, weights if position == 0 else None, backend
+            )
+        except FloatingPointError as exc:
+            raise NumericalError(str(exc)) from None
+    return feats
+
+
+class _Elimination:
+    """Run a low-rank plan's steps over dense linear-domain factors (keyed by the plan's ids)."""
+
+    def __init__(self, live: dict[int, _Dense], n: int, dtype, records: list[StepRecord]):
+        self.live, self.n, self.dtype, self.records = live, n, dtype, records
+
+    def run(self, plan: Plan) -> np.ndarray:
+        for step in plan.steps:
+            inputs = [self.live.pop(i) for i in step.inputs]
+            if step.kind == "normalize":
+                return self._normalize(inputs)
+            start = time.perf_counter()
+            if step.kind == "prefix_sum":
+                result, kernel = self._prefix(step, inputs), "cumsum"
+            elif step.kind == "matmul":
+                result, kernel = self._matmul(step, inputs), "matmul"
+            else:
+                result, kernel = self._contract(step.eliminated, inputs), "einsum"
+            self.live[step.output.id] = _rescaled(result)
+            self.records.append(
+                StepRecord(step.eliminated, step.kind, kernel, time.perf_counter() - start, result.scope)
+            )
+        raise AssertionError("a plan ends with its normalize step")
+
+    def _einsum(self, factors: list[_Dense], scope: tuple[int, ...], channel: bool) -> _Dense:
+        out = _BATCH + "".join(_LETTERS[v] for v in scope) + (_CHANNEL if channel else "")
+        expression = ",".join(f.subscript() for f in factors) + "->" + out
+        arrays = [self._mask(f) if f.pair else f.X for f in factors]
+        return _Dense(scope, np.einsum(expression, *arrays, optimize="greedy"), channel)
+
+    def _mask(self, f: _Dense) -> np.ndarray:
+        """[l_child ≤ l_parent] as a (1, n, n) 0/1 array laid out along ``f.scope``."""
+        idx = np.arange(self.n)
+        child, parent = f.pair
+        allowed = idx[:, None] <= idx[None, :]  # axes (child, parent)
+        if f.scope.index(child) > f.scope.index(parent):
+            allowed = allowed.T
+        return allowed.astype(self.dtype)[None]
+
+    def _contract(self, b: int, inputs: list[_Dense]) -> _Dense:
+        scope = tuple(sorted({v for f in inputs for v in f.scope} - {b}))
+        return self._einsum(inputs, scope, any(f.channel for f in inputs))
+
+    def _matmul(self, step, inputs: list[_Dense]) -> _Dense:
+        by_id = dict(zip(step.inputs, inputs))
+        b = step.eliminated
+        unary = [f for f in inputs if f.scope == (b,)]
+        sides = []
+        for k, group in enumerate(step.groups):
+            members = [by_id[i] for i in group] + (unary if k == 0 else [])
+            scope = tuple(sorted({v for f in members for v in f.scope}))
+            sides.append(self._einsum(members, scope, any(f.channel for f in members)))
+        return self._contract(b, sides)
+
+    def _prefix(self, step, inputs: list[_Dense]) -> _Dense:
+        b, p = step.eliminated, step.partner
+        threshold = next(f for f in inputs if f.pair is not None and set(f.pair) == {b, p})
+        rest = [f for f in inputs if f is not threshold]
+        scope = tuple(sorted({v for f in rest for v in f.scope}))
+        product = self._einsum(rest, scope, any(f.channel for f in rest))
+        X = np.moveaxis(product.X, 1 + scope.index(b), 1)
+        suffix = threshold.pair == (p, b)  # [l_p ≤ l_b]: sum over l_b ≥ l_p
+        if suffix:
+            X = X[:, ::-1]
+        X = np.cumsum(X, axis=1)
+        if suffix:
+            X = X[:, ::-1]
+        # the scanned axis, now indexed by l_p, takes p's sorted place in the output scope
+        out_scope = tuple(sorted(tuple(v for v in scope if v != b) + (p,)))
+        X = np.moveaxis(X, 1, 1 + out_scope.index(p))
+        return _Dense(out_scope, np.ascontiguousarray(X), product.channel)
+
+    def _normalize(self, factors: list[_Dense]) -> np.ndarray:
+        result = None
+        for f in factors:
+            if not f.channel:
+                continue  # a scalar factor on the query cancels in the ratio
+            if f.scope != (0,):
+                raise AssertionError(f"factor on {f.scope} left after elimination")
+            result = f.X if result is None else result * f.X
+        den = result[..., -1]
+        if not (np.isfinite(result).all() and (den > 0).all()):
             raise NumericalError(
-                f"approximate weights lost positivity ({exc}); use an even Taylor degree"
-            ) from None
-        weight[parent] = weight[parent] * (z / z.max(axis=1, keepdims=True))
-        if ratio[child] is not None:
-            ratio[parent] = out if ratio[parent] is None else ratio[parent] * out
-    return ratio[0]
+                "the approximate normaliser is not positive and finite for some query "
+                f"({int((~(den > 0)).sum())} of {den.size}); use an even Taylor degree or a smaller B"
+            )
+        return result[..., :-1] / den[..., None]
 
 
-def _path_to_root(c, parents):
-    path = [c]
-    while path[-1] in parents:
-        path.append(parents[path[-1]])
-    return path
-
-
-def _contract(m, low_rank, unary, V, causal, n):
-    """One opt_einsum contraction of every low-rank factor, value and mask."""
-    token = {a: opt_einsum.get_symbol(a) for a in range(m.t)}
-    batch_sym, channel = opt_einsum.get_symbol(m.t), opt_einsum.get_symbol(m.t + 1)
-    next_symbol = m.t + 2
-    operands, subscripts = [], []
-    for support, feats in low_rank:
-        rank = opt_einsum.get_symbol(next_symbol)
-        next_symbol += 1
-        for a in support:
-            operands.append(feats[a])
-            subscripts.append(batch_sym + token[a] + rank)
-    for a, w in unary.items():
-        operands.append(w)
-        subscripts.append(batch_sym + token[a])
-    for a, values in V.items():
-        ones = np.ones(values.shape[:2] + (1,), dtype=values.dtype)
-        operands.append(np.concatenate([values, ones], axis=-1))
-        subscripts.append(batch_sym + token[a] + channel)
-    thresholds = []
-    if causal == "prefix":
-        thresholds = [(a, 0) for a in range(1, m.t)]
-    elif causal == "nested":
-        thresholds = list(nested_parents(m).items())
-    allowed = np.tril(np.ones((n, n)))  # [child index ≤ parent index], axes (parent, child)
-    for child, parent in thresholds:
-        operands.append(allowed.astype(operands[0].dtype))
-        subscripts.append(token[parent] + token[child])
-    expr = ",".join(subscripts) + "->" + batch_sym + token[0] + channel
-    total = opt_einsum.contract(expr, *operands, optimize="auto")
-    den = total[..., -1]
-    if not (np.isfinite(total).all() and (den > 0).all()):
-        raise NumericalError(
-            "the approximate normaliser is not positive and finite for some query; "
-            "use an even Taylor degree or a smaller B"
-        )
-    return total[..., :-1] / den[..., None]
+def _rescaled(f: _Dense) -> _Dense:
+    """``f`` divided by its largest magnitude per batch entry (a positive constant per batch,
+    which cancels in the final ratio)."""
+    axes = tuple(range(1, f.X.ndim))
+    peak = np.abs(f.X).max(axis=axes, keepdims=True) if axes else np.abs(f.X)
+    if not np.isfinite(peak).all():
+        raise NumericalError("an approximate message overflowed; use a smaller B or a lower degree")
+    scale = np.where(peak > 0, peak, 1)
+    return _Dense(f.scope, f.X / scale, f.channel)

@@ -1,7 +1,7 @@
 """Score tables as products of per-variable features.
 
 A monomial ``c · Π_{a∈S} x_a^{p_a}`` contributes ``scale · c · Σ_k Π_{a∈S} Q(a)[l_a, k]^{p_a}``
-to the score of a tuple (DESIGN.md §1). All monomials with the same support S share one
+to the score of a tuple (docs/design.md §1). All monomials with the same support S share one
 log-factor table
 
     L_S(l_S) = Σ_j scale · c_j · Σ_k Π_{a∈S} Q(j, a)[l_a, k]^{p_{j,a}}
@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from polyth.mechanism import Mechanism
-from polyth.theory.plan import support_groups
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ def support_tables(
         return Q[slot_index[key]]
 
     tables = []
-    for support, monomials in support_groups(m):
+    for support, monomials in m.support_groups:
         features = {}
         for position, a in enumerate(support):
             blocks = []

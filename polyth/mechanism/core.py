@@ -7,7 +7,7 @@ An attention polynomial (Chakrabarti, Pitassi, Alman 2026, Definition 2.2) is
 over variables x1 … xt standing for token positions l1 … lt, x1 the query. The
 score of a tuple l is ``S(l) = scale · Σ_c h(Q(1)[l1,c], …, Q(t)[lt,c])`` (or per
 coordinate in per-channel mode) and the output is the softmax-weighted sum of the
-element-wise product of the value variables' rows. See DESIGN.md §1.
+element-wise product of the value variables' rows. See docs/design.md §1.
 
 Variables are referred to by their *position* in :attr:`Mechanism.variables`
 (0-based inside polyth's data structures; 1-based where users index, as in the
@@ -23,7 +23,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-import igraph
 import networkx as nx
 import sympy
 
@@ -301,6 +300,18 @@ class Mechanism:
         """Each monomial's support (variable positions): the hyperedges."""
         return tuple(m.support for m in self._monomials)
 
+    @cached_property
+    def support_groups(self) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+        """(support, monomial indices) per distinct support, in order of first appearance.
+
+        Monomials on the same support share one score table: x1·x2 and 3·x1²·x2 both live on
+        {x1, x2}.
+        """
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, mono in enumerate(self._monomials):
+            groups.setdefault(mono.support, []).append(i)
+        return tuple((support, tuple(ids)) for support, ids in groups.items())
+
     @property
     def values(self) -> tuple[int, ...]:
         """Positions of the value variables (0 is the query)."""
@@ -392,7 +403,7 @@ class Mechanism:
 
     @property
     def is_tree(self) -> bool:
-        """Every monomial has support ≤ 2 and the primal graph is a forest (DESIGN.md §1)."""
+        """Every monomial has support ≤ 2 and the primal graph is a forest (docs/design.md §1)."""
         return all(len(s) <= 2 for s in self.supports) and nx.is_forest(self.primal_graph)
 
     @property
@@ -424,6 +435,8 @@ class Mechanism:
         the renaming class only. This stays fast on symmetric hypergraphs (disjoint
         pairs, spiders), where searching over permutations is exponential.
         """
+        import igraph  # BLISS; loaded on the first comparison (igraph's import costs ~0.4 s)
+
         t = self.t
         colours = [f"0 var {a == 0} {a in self._values}" for a in range(t)]
         edges = []

@@ -1,4 +1,4 @@
-"""The similarity kernel of a mechanism: what turns a score into an attention weight (DESIGN.md §1).
+"""The similarity kernel of a mechanism: what turns a score into an attention weight (docs/design.md §1).
 
 * :class:`Exp` (the default, softmax): weight = exp(S(l)).
 * :class:`Taylor` ``(g)``: exp replaced by its degree-g Taylor polynomial T_g. Every
@@ -68,35 +68,6 @@ class Taylor:
     def rank(self, width: sympy.Expr) -> sympy.Expr:
         """C(D + g, g): the features of a table of width D expanded to degree g."""
         return sympy.expand(sympy.expand_func(sympy.binomial(width + self.order, self.order)))
-
-
-def taylor_error(m, B: float, d: int = 1) -> tuple[float, float]:
-    """The error of a Taylor(g) mechanism's form against its exact (exp) form, entries of Q in [−B, B].
-
-    Each table of support ≥ 2 has |score| ≤ R (:func:`polyth.approx.factor_range`); its weight factor
-    T_g(x) is within relative ε = max_{|x| ≤ R} |T_g(x) − e^x| / e^x of exp (evaluated on a grid,
-    :func:`polyth.approx.taylor_relative_error`). Returns (ε per weight factor over all s tables,
-    δ = (1 + ε)^s − 1; and the output bound 2δ/(1 − δ) relative to max|V| (inf when δ ≥ 1 or
-    R ≥ g + 1, where no useful bound holds).
-    """
-    from polyth.theory.approximation import GRID_POINTS, factor_range, taylor_relative_error
-    from polyth.theory.plan import support_groups
-
-    similarity = m.similarity
-    if not isinstance(similarity, Taylor):
-        raise InputError(f"taylor_error needs a Taylor similarity, got {similarity.describe()}")
-    if isinstance(B, bool) or not isinstance(B, (int, float)) or not (0 < B < math.inf):
-        raise InputError(f"B must be a positive finite number, got {B!r}")
-    g = similarity.order
-    tables = [monos for support, monos in support_groups(m) if len(support) >= 2]
-    worst = 0.0
-    for monos in tables:
-        R = factor_range(m, monos, float(B), d)
-        if R >= g + 1:
-            return math.inf, math.inf
-        worst = max(worst, float(np.max(taylor_relative_error(g, np.linspace(-R, R, GRID_POINTS)))))
-    delta = (1 + worst) ** len(tables) - 1
-    return delta, (math.inf if delta >= 1 else 2 * delta / (1 - delta))
 
 
 def _elu_plus_one(x: np.ndarray) -> np.ndarray:
@@ -193,5 +164,4 @@ __all__ = [
     "Taylor",
     "check_similarity",
     "feature_map_reference",
-    "taylor_error",
 ]

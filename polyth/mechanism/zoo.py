@@ -1,4 +1,4 @@
-"""Named attention mechanisms from the literature (DESIGN.md §2).
+"""Named attention mechanisms from the literature (docs/design.md §2).
 
 Each builder returns a named :class:`~polyth.Mechanism` whose attention polynomial
 is the one of its source paper, with x1 the query:

@@ -1,6 +1,6 @@
 """The exact plan of any mechanism in torch operations, with autograd: :func:`plan_attention`.
 
-The unnormalised weight of a tuple l factorises over the plan's factors (DESIGN.md §3;
+The unnormalised weight of a tuple l factorises over the plan's factors (docs/design.md §3;
 Chakrabarti, Pitassi, Alman 2026): exp(S(l)) · ⊙_a V(a)[l_a] = Π_F exp(λ_F) · μ_F, one score
 table per monomial support (λ = L_S, the log-table), one factor per value variable (λ = 0,
 μ = V(a)) and one threshold factor per causal mask pair (λ = 0 where l_child ≤ l_parent,
@@ -48,7 +48,8 @@ from torch.utils.checkpoint import checkpoint
 from polyth.errors import InputError, NumericalError, PolyError
 from polyth.mechanism import Mechanism
 from polyth.mechanism.similarity import FeatureMap
-from polyth.theory.plan import CAUSAL_MODES, Plan, cached_exact_plan, support_groups, written_form
+from polyth.theory.factors import CAUSAL_MODES
+from polyth.theory.plan import Plan, cached_exact_plan, written_form
 
 MAX_ENTRIES = 2**27  # joint-table entries held at once (0.5 GB in float32) before the batch is chunked
 _BATCH, _CHANNEL, _COORD = 0, 50, 51  # einsum sublist labels; token variable a is label a + 1
@@ -308,7 +309,7 @@ class _Runner:
     # ------------------------------------------------------------- factors
     def initial(self, Q, V) -> dict[int, Message]:
         m, n = self.m, self.n
-        tables = dict(support_groups(m))
+        tables = dict(m.support_groups)
         slot = {s: i for i, s in enumerate(m.input_slots)}
         live = {}
         for f in self.plan.factors:

@@ -10,7 +10,7 @@ back to dim. The weights live in three fused linear layers, laid out (slot, head
     slots: dim → |slots| · heads · head_dim      values: dim → |values| · heads · head_dim
     out:   heads · head_dim → dim
 
-Scale convention: a mechanism's own scale, 1/d by default (DESIGN.md §1, d = head_dim);
+Scale convention: a mechanism's own scale, 1/d by default (docs/design.md §1, d = head_dim);
 torch's ``scaled_dot_product_attention`` uses 1/sqrt(d). :class:`TorchSelfAttention` takes
 ``scale`` (None = torch's 1/sqrt(d)); with equal scales and the same state dict it computes
 the same function as ``PolyAttention(zoo.self_attention().replace(scale=...))``.

@@ -2,7 +2,7 @@
 
 For a mechanism with attention polynomial ``h = Σ_m c_m Π_a x_a^(e_{m,a})`` over
 variables x1 … xt (x1 the query), the score of a tuple ``l = (l1, …, lt)`` is
-(Chakrabarti, Pitassi, Alman 2026, Definition 2.2; DESIGN.md §1)
+(Chakrabarti, Pitassi, Alman 2026, Definition 2.2; docs/design.md §1)
 
     S(l) = scale · Σ_m c_m Σ_{c=1..d} Π_a Q(a)[l_a, c]^(e_{m,a})
 

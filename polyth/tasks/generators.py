@@ -5,7 +5,7 @@ token attributes (``symbols``, ``index``, ``kind``), the targets, and
 :meth:`TaskBatch.features` / :meth:`TaskBatch.torch` for a model's input. A seed is
 an int or a :class:`numpy.random.Generator`; the same seed gives the same batch.
 
-Tasks (sources as in DESIGN.md §3):
+Tasks (sources as in docs/design.md §3):
 
 * r-fold **function composition** (Kozachinskiy et al. 2025; the poly-attention
   experiment of Chakrabarti, Pitassi, Alman 2026): r random functions

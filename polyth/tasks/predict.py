@@ -3,7 +3,7 @@
 The tasks are Match2, Match3 (Sanford, Hsu, Telgarsky 2023) and r-fold function composition
 for r ≤ 4 (``compose:R``, Peng, Narayanan, Papadimitriou 2024). Each answer is ``"yes"``,
 ``"no"`` or ``"unknown"``, with the reason, the source and a note on the head count. The
-known results are those of DESIGN.md §3; nothing is looked up by a mechanism's name.
+known results are those of docs/design.md §3; nothing is looked up by a mechanism's name.
 
 **Positive results transfer by simulation.** Mechanism M (one head, dimension d_M) simulates
 a pattern P (a known positive, all coefficients 1, multilinear, tied inputs, values on all

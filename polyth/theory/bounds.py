@@ -22,24 +22,22 @@ Taylor(g) similarity fixes the low-rank plan's rank at the engine's rank for deg
 
 from __future__ import annotations
 
-import io
 import json
+import textwrap
 from dataclasses import dataclass
 from functools import cached_property
 
 import sympy
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from polyth.errors import InputError
-from polyth.mechanism import Mechanism
-from polyth.mechanism.similarity import Exp, FeatureMap, Taylor, taylor_error
+from polyth.mechanism import Mechanism, zoo
+from polyth.mechanism.similarity import Exp, FeatureMap, Taylor
 from polyth.theory import cost as _cost
 from polyth.theory import lower_bounds as _lower
 from polyth.theory.approximation import Approximation, approximate, threshold_exponent
 from polyth.theory.cost import OMEGA_BEST, OMEGA_BEST_SOURCE, OMEGA_CLASSICAL, omega
 from polyth.theory.plan import Plan, exact_plan, low_rank_plan
+from polyth.theory.taylor import taylor_error
 
 DEFAULT_D = 64
 
@@ -198,11 +196,14 @@ class Bounds:
             rows.append(("low-rank cost", f"{sympy.sstr(_cost.cost(self.low_rank))} ({rank})"))
         a = self.approximation
         if a is not None:
+            per_table = "; ".join(
+                f"{{{', '.join(f.support)}}}: g = {f.degree}, r = {f.rank}" for f in a.factors
+            )
             rows.append(
                 (
                     "approximation",
-                    f"B = {a.B:g}, eps = {a.eps:g}, d = {a.d}: Taylor degree g = {a.degree}, "
-                    f"rank r = C(D+g, g) = {a.rank}",
+                    f"B = {a.B:g}, eps = {a.eps:g}, d = {a.d}: Taylor degree g and rank r = C(D+g, g) "
+                    f"per table: {per_table}",
                 )
             )
             rows.append(
@@ -270,18 +271,20 @@ class Bounds:
             )
         return rows
 
-    def __rich__(self) -> Table:
-        table = Table(title=f"polyth bounds: {self.mechanism.name or sympy.sstr(self.mechanism.polynomial)}")
-        table.add_column("", style="bold")
-        table.add_column("")
-        for key, value in self.rows():
-            table.add_row(Text(key), Text(value))  # Text: brackets are not rich markup
-        return table
+    @property
+    def title(self) -> str:
+        return f"polyth bounds: {self.mechanism.name or sympy.sstr(self.mechanism.polynomial)}"
 
     def __str__(self) -> str:
-        console = Console(file=io.StringIO(), width=120, force_terminal=False, color_system=None)
-        console.print(self.__rich__())
-        return console.file.getvalue()
+        """Plain text: the title, then one ``field  value`` row per line, long values wrapped."""
+        rows = self.rows()
+        key_width = max(len(key) for key, _ in rows)
+        lines = [self.title]
+        for key, value in rows:
+            wrapped = textwrap.wrap(value, width=max(40, 100 - key_width)) or [""]
+            lines.append(f"{key:<{key_width}}  {wrapped[0]}")
+            lines.extend(" " * (key_width + 2) + more for more in wrapped[1:])
+        return "\n".join(lines) + "\n"
 
     def _repr_markdown_(self) -> str:
         lines = ["| | |", "|---|---|"]
@@ -333,10 +336,12 @@ class Bounds:
                     "factors": [
                         {
                             "support": list(f.support),
+                            "rank_symbol": f.symbol,
                             "R": f.R,
                             "degree": f.degree,
                             "width": f.width,
                             "rank": f.rank,
+                            "error": f.error,
                             "rank_checked": f.rank_checked,
                         }
                         for f in a.factors
@@ -412,8 +417,6 @@ def bounds(
     recurrent form of the low-rank plan under ``causal="prefix"``.
     """
     if isinstance(m, str):
-        from polyth.mechanism import zoo
-
         m = zoo.from_spec(m)
     if not isinstance(m, Mechanism):
         raise InputError(f"expected a polyth Mechanism or a mechanism spec, got {type(m).__name__}")

@@ -1,4 +1,4 @@
-"""The registry of known lower bounds (DESIGN.md §3 only, plus reading the input).
+"""The registry of known lower bounds (docs/design.md §3, plus reading the input).
 
 Each entry holds a structural predicate on the mechanism, the bound (an exponent of n,
 a sympy expression in ω and the mechanism's t), the hypothesis it rests on and its

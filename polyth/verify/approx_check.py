@@ -1,6 +1,6 @@
 """Approximation check: measured error of ``method="approx"`` against the predicted bound.
 
-With every entry of every Q(a) in [−B, B], the polynomial method (DESIGN.md §3,
+With every entry of every Q(a) in [−B, B], the polynomial method (docs/design.md §3,
 :mod:`polyth.approx`) replaces each factor exp(L_S) by its Taylor polynomial of degree g,
 relative error ε on [−R_S, R_S]; every weight is then within δ = (1 + ε)^s − 1 and the
 output within
@@ -53,6 +53,8 @@ class ApproxCheck:
     trials: int
     degree: int
     rank: int
+    predicted: dict  # the theory's degree and rank, the largest and per table
+    executed: dict | None  # the degree and rank that ran (from the run's step records); None: not run
     crossover_n: int | None
     weight_error: float
     predicted_error: float  # bound on |approx − exact| / Π max|V|
@@ -122,7 +124,7 @@ def check_approx(
     dv = d if m.per_channel else _check_positive_int("dv", dv, 1, 64)
     trials = _check_positive_int("trials", trials, 1, 100)
     predicted = bounds(m, B=B, eps=eps, d=d, causal=causal).to_dict()["approx"]
-    measured, oracle = None, "not run: rank above the cap"
+    measured, oracle, executed = None, "not run: rank above the cap", None
     if predicted["rank"] <= max_run_rank:
         rng = np.random.default_rng(seed)
         worst = 0.0
@@ -130,9 +132,12 @@ def check_approx(
             Q = [rng.uniform(-B, B, (n, d)) for _ in m.input_slots]
             V = {a + 1: rng.standard_normal((n, dv)) for a in m.values}
             exact, oracle = _oracle(m, Q, V, causal, n, d)
-            approx = attention(m, Q, V, method="approx", B=B, eps=eps, causal=causal, backend=backend)
+            run = attention(
+                m, Q, V, method="approx", B=B, eps=eps, causal=causal, backend=backend, return_timings=True
+            )
             value_peak = float(np.prod([np.abs(v).max() for v in V.values()]))
-            worst = max(worst, float(np.abs(approx - exact).max()) / value_peak)
+            worst = max(worst, float(np.abs(run.output - exact).max()) / value_peak)
+            executed = _degrees_and_ranks(run.tables)
         measured = worst
     return ApproxCheck(
         mechanism=label or m.name or str(m.polynomial),
@@ -145,12 +150,24 @@ def check_approx(
         trials=trials,
         degree=predicted["degree"],
         rank=predicted["rank"],
+        predicted=_degrees_and_ranks(predicted["factors"]),
+        executed=executed,
         crossover_n=predicted["crossover_n"],
         weight_error=predicted["weight_error"],
         predicted_error=predicted["output_error"],
         measured_error=measured,
         oracle=oracle,
     )
+
+
+def _degrees_and_ranks(tables) -> dict:
+    """The largest degree and rank, and each table's (support, degree, rank)."""
+    rows = [{"support": list(t["support"]), "degree": t["degree"], "rank": t["rank"]} for t in tables]
+    return {
+        "degree": max((t["degree"] for t in rows), default=0),
+        "rank": max((t["rank"] for t in rows), default=1),
+        "tables": rows,
+    }
 
 
 def sweep_B(m: Mechanism, Bs: Sequence[float], eps: float, **options) -> list[ApproxCheck]:
@@ -163,7 +180,7 @@ def sweep_B(m: Mechanism, Bs: Sequence[float], eps: float, **options) -> list[Ap
 def degree_curve(k: int, Bs: Sequence[float], eps: float, d: int) -> list[int]:
     """The Taylor degree k-tensor attention x1·…·xk needs at each B: R = scale·d·B^k (= B^k at 1/d)."""
     from polyth.mechanism import zoo
-    from polyth.theory.approximation import factor_range, taylor_degree
+    from polyth.theory.taylor import factor_range, taylor_degree
 
     m = zoo.self_attention() if k == 2 else zoo.tensor(k)
     return [taylor_degree(factor_range(m, (0,), float(B), d), eps) for B in Bs]

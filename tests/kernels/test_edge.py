@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from polyth_kernels.edge import edge_pass, edge_pass_channels, hyperedge_pass
 from polyth_kernels.edge_cpu import flash_cpu
 

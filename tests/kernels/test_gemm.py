@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from numba import cuda
+
 from polyth_kernels.gemm import batched_gemm, gemm_on_device
 
 

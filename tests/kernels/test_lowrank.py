@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from polyth_kernels.features import monomial_features, multi_indices, taylor_weights
 from polyth_kernels.lowrank import lowrank_pass
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from polyth_kernels.matmul import lse_matmul, underflow_threshold
 
 RTOL32 = 2e-4

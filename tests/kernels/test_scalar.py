@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from polyth_kernels.scalar import EXP_F32_MAX, EXP_F32_MIN, ONLINE_CPU, fast_exp_f32_array
 
 

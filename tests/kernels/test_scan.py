@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from polyth_kernels.scan import prefix_scan, reduce_launch_threads, reduce_lse
 
 BACKENDS = ["cpu", "cudasim"]

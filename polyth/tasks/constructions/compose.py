@@ -41,7 +41,7 @@ W/(1 + W) with W = (n^r − 1)·exp(−B²). The output at the last token is
 i.e. W < 1, i.e. B² > ln(n^r − 1). The default B = sqrt(r·ln n + 1) gives
 W < e^{−1} (margin 1 in B²). Strassen (r = 2 tables, n² tuples) has the same bound.
 The needed B grows like sqrt(log n), the almost-linear-approximation threshold of a
-degree-2 mechanism (DESIGN.md §3).
+degree-2 mechanism (docs/design.md §3).
 """
 
 from __future__ import annotations
