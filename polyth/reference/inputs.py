@@ -124,10 +124,11 @@ def check(m: Mechanism, Q, V, causal=None) -> Checked:
 
 
 def tree_parents(m: Mechanism) -> dict[int, int]:
-    """Child → parent (0-based positions) of a connected tree polynomial, edges pointing to x1.
+    """Child → parent (0-based positions) of a connected tree polynomial, rooted at the query x1.
 
-    A breadth-first search from the query ``m.variables[0]`` over the primal graph gives
-    each other variable its parent; ``causal="nested"`` keeps ``l_child ≤ l_parent``.
+    A breadth-first search from the query ``m.variables[0]`` over the primal graph directs
+    each edge away from x1 and gives every other variable its parent; ``causal="nested"``
+    keeps the tuples with ``l_child ≤ l_parent`` on every edge.
 
     >>> tree_parents(Mechanism.from_polynomial("x1*x2 + x2*x3 + x2*x4"))
     {1: 0, 2: 1, 3: 1}
