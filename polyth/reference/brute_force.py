@@ -17,8 +17,9 @@ polynomial directed away from x1). In per-channel mode output channel c uses
 
 This module is the independent oracle the fast algorithms are checked against: it
 materialises the score tensor over all ``n^t`` tuples (no factorisation), stabilised
-by subtracting the per-query maximum before exponentiating, and it never imports
-``kernels``.
+by subtracting the per-query maximum before exponentiating. It validates its inputs
+itself (:mod:`polyth.reference.inputs`) and imports neither ``polyth.compute`` nor
+``polyth_kernels``.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import opt_einsum
 
-from polyth.compute.inputs import nested_parents, prepare
 from polyth.errors import InputError, NumericalError
 from polyth.mechanism import Mechanism
+from polyth.mechanism.similarity import FeatureMap
+from polyth.reference.feature_map import feature_map_attention
+from polyth.reference.inputs import check
 
 DEFAULT_MAX_WORK = 10**8
 # Score tensors are built for a block of query positions at a time, about this many entries.
@@ -61,19 +64,25 @@ def attention(
     not finite in float64.
 
     Similarity: a feature map φ (linear attention) is computed by its own definition
-    (:func:`polyth.similarity.feature_map_reference`); a Taylor similarity is the approximate
-    form of the exp definition, so the reference computes the exact exp form it approximates.
-    """
-    inputs = prepare(m, Q, V, causal=causal, dtype=np.float64)
-    from polyth.mechanism.similarity import FeatureMap, feature_map_reference
+    (:func:`polyth.reference.feature_map_attention`; on h = x1·x2 the nested mask is the
+    prefix mask); a Taylor similarity is the approximate form of the exp definition, so the
+    reference computes the exact exp form it approximates.
 
+    >>> import numpy as np
+    >>> m = Mechanism.from_polynomial("x1*x2")
+    >>> q = np.zeros((3, 2))                       # equal scores: the mean of the allowed values
+    >>> attention(m, [q, q], {2: np.arange(6.0).reshape(3, 2)}, causal="prefix")
+    array([[0., 1.],
+           [1., 2.],
+           [2., 3.]])
+    """
+    inputs = check(m, Q, V, causal)
     if isinstance(m.similarity, FeatureMap):
+        # the nested orientation of x1·x2 is {x2 → x1}: l2 ≤ l1, the prefix mask
+        mask = None if inputs.causal is None else "prefix"
         (value,) = inputs.V.values()
-        return inputs.user_shape(
-            feature_map_reference(m.similarity, inputs.Q[0], inputs.Q[1], value, inputs.causal)
-        )
+        return inputs.unbatch(feature_map_attention(m.similarity, inputs.Q[0], inputs.Q[1], value, mask))
     _check_budget(m, inputs.b, inputs.n, inputs.d, max_work)
-    parents = nested_parents(m) if inputs.causal == "nested" else None
     scale = m.scale_for(inputs.d)
     slot_of = {slot: i for i, slot in enumerate(m.input_slots)}
 
@@ -85,7 +94,7 @@ def attention(
             slot_of,
             scale,
             inputs.causal,
-            parents,
+            inputs.parents,
         )
 
     if m.per_channel:
@@ -99,7 +108,7 @@ def attention(
             "the reference output is not finite in float64: the product of the value rows "
             "overflows; rescale V"
         )
-    return inputs.user_shape(out)
+    return inputs.unbatch(out)
 
 
 def _check_budget(m: Mechanism, b: int, n: int, d: int, max_work) -> None:
