@@ -13,7 +13,8 @@ import polyth_kernels  # noqa: I001  (after polyth: the simulator is switched on
 from polyth import zoo
 from polyth.cli import main as cli
 from polyth.compute.decoding import Decoder
-from polyth.mechanism.similarity import Exp, FeatureMap, feature_map_reference
+from polyth.mechanism.similarity import Exp, FeatureMap
+from polyth.reference import feature_map_attention
 from polyth.theory.cost import cost, exponent, last_token_cost, operation_count, recurrent_form
 from polyth.theory.cost import d as D_SYM
 from polyth.theory.cost import dv as DV_SYM
@@ -126,7 +127,7 @@ def test_feature_map_is_elu_plus_one(backend):
 def test_parallel_form_equals_the_feature_map_definition(backend, causal):
     rng = np.random.default_rng(0)
     q, k, v = inputs(rng, 1, 40, 5, 3)
-    ref = feature_map_reference(FeatureMap(), q, k, v, "prefix" if causal else None)
+    ref = feature_map_attention(FeatureMap(), q, k, v, "prefix" if causal else None)
     out = polyth_kernels.linear_attention(q, k, v, causal=causal, eps=1e-6, backend=backend, chunk=16)
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10)
     out32 = polyth_kernels.linear_attention(
@@ -176,7 +177,7 @@ def test_polyth_attention_runs_linear_attention(backend):
     q, k, v = (x[0] for x in inputs(rng, 1, 60, 4, 3))
     m = zoo.linear()
     for causal in (None, "prefix"):
-        ref = feature_map_reference(m.similarity, q[None], k[None], v[None], causal)[0]
+        ref = feature_map_attention(m.similarity, q[None], k[None], v[None], causal)[0]
         out = polyth.attention(m, [q, k], {2: v}, causal=causal, backend=backend)
         np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10)
         naive = polyth.attention(m, [q, k], {2: v}, causal=causal, method="naive")
@@ -226,6 +227,6 @@ def test_decoder_equals_causal_attention_with_constant_state():
 def test_linear_attention_matches_the_definition_for_any_shape(n, d, dv, chunk, causal, seed):
     rng = np.random.default_rng(seed)
     q, k, v = inputs(rng, 1, n, d, dv)
-    ref = feature_map_reference(FeatureMap(), 2 * q, 2 * k, v, "prefix" if causal else None)
+    ref = feature_map_attention(FeatureMap(), 2 * q, 2 * k, v, "prefix" if causal else None)
     out = polyth_kernels.linear_attention(2 * q, 2 * k, v, causal=causal, eps=1e-6, chunk=chunk)
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10)

@@ -14,8 +14,8 @@
   Σ_j φ(q_i)·φ(k_j) v_j / (Σ_j φ(q_i)·φ(k_j) + eps). The score table is then exactly a
   rank-d_φ factor: no approximation and no scale.
 
-:func:`feature_map_reference` is the brute-force definition of feature-map attention
-(the n × n weight matrix), the oracle for linear attention.
+The brute-force definition of feature-map attention (the n × n weight matrix), the oracle
+for linear attention, is :func:`polyth.reference.feature_map_attention`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from polyth.errors import InputError, NumericalError, PolyError
+from polyth.errors import PolyError
 
 
 @dataclass(frozen=True)
@@ -138,30 +138,10 @@ def check_similarity(similarity, mechanism) -> None:
             raise PolyError("a feature-map mechanism has no scale (sim = φ(q)·φ(k)); leave scale unset")
 
 
-def feature_map_reference(similarity: FeatureMap, q, k, v, causal: str | None = None) -> np.ndarray:
-    """Feature-map attention by definition, in float64: the full n × n weight matrix.
-
-    out[i] = Σ_{j allowed} (φ(q_i)·φ(k_j)) v_j / (Σ_{j allowed} φ(q_i)·φ(k_j) + eps), allowed = every
-    j (``causal=None``) or j ≤ i (``"prefix"``). q, k: (b, n, d); v: (b, n, dv).
-    """
-    if causal not in (None, "prefix"):
-        raise InputError(f"feature-map attention supports causal=None or 'prefix', got {causal!r}")
-    q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
-    weights = np.einsum("bid,bjd->bij", similarity.apply(q), similarity.apply(k))
-    if causal == "prefix":
-        weights = np.tril(weights)
-    den = weights.sum(axis=-1) + similarity.eps
-    out = np.einsum("bij,bjc->bic", weights, v) / den[..., None]
-    if not np.isfinite(out).all():
-        raise NumericalError("feature-map attention overflowed; rescale q and k")
-    return out
-
-
 __all__ = [
     "FEATURE_MAPS",
     "Exp",
     "FeatureMap",
     "Taylor",
     "check_similarity",
-    "feature_map_reference",
 ]
