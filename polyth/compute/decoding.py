@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 import polyth_kernels
+from polyth.compute.backend import resolve as resolve_backend
 from polyth.compute.elementwise import is_elementwise
 from polyth.errors import InputError, NumericalError
 from polyth.mechanism import Mechanism
@@ -52,10 +53,7 @@ class Decoder:
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise InputError(f"dtype must be float32 or float64, got {self.dtype}")
-        try:
-            self.backend = polyth_kernels.resolve_backend(backend)
-        except polyth_kernels.BackendError as exc:
-            raise InputError(str(exc)) from None
+        self.backend = resolve_backend(backend)
         self.mechanism, self.batch, self.d = m, batch, d
         if isinstance(m.similarity, FeatureMap):
             self.dv = d if dv is None else dv

@@ -40,8 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import polyth_kernels
 from polyth.compute import elementwise
+from polyth.compute.backend import resolve as resolve_backend
 from polyth.compute.exact import run_exact
 from polyth.compute.feature_map import run_linear, run_quadratic
 from polyth.compute.inputs import prepare
@@ -145,10 +145,7 @@ def attention(
     executor = _executor(m, method)
     options = _options(m, method, executor, {"B": B, "eps": eps, "degree": degree})
     inputs = prepare(m, Q, V, causal=causal, dtype=dtype)
-    try:
-        backend = polyth_kernels.resolve_backend(backend)
-    except polyth_kernels.BackendError as exc:
-        raise InputError(str(exc)) from None
+    backend = resolve_backend(backend)
     start = time.perf_counter()
     out, steps = executor.run(m, inputs, backend, options)
     seconds = time.perf_counter() - start

@@ -393,12 +393,9 @@ def verify_runtime(
 
 
 def _backend_name(backend: str) -> str:
-    import polyth_kernels
+    from polyth.compute.backend import resolve
 
-    try:
-        return polyth_kernels.resolve_backend(backend)
-    except polyth_kernels.BackendError as exc:
-        raise InputError(str(exc)) from None
+    return resolve(backend)
 
 
 def _progress_bar(total: int, description: str, enabled: bool):
