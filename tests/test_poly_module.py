@@ -13,7 +13,7 @@ from polyth import reference, zoo  # noqa: E402
 from polyth.errors import InputError, NumericalError, PolyError  # noqa: E402
 from polyth.mechanism import Mechanism  # noqa: E402
 from polyth.nn import PolyAttention, TorchSelfAttention  # noqa: E402
-from polyth.nn import plan as tp  # noqa: E402
+from polyth.nn import elimination as tp  # noqa: E402
 from polyth.nn.transformer import Transformer  # noqa: E402
 from polyth.theory.plan import plan_with_order  # noqa: E402
 

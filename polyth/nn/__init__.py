@@ -1,13 +1,13 @@
 """Torch modules with autograd (the ``torch`` extra): any mechanism as a layer, and the
 efficient mechanisms with memory-flat causal backward passes.
 
-* :mod:`.plan`: a mechanism's exact plan in torch operations (log-domain messages);
+* :mod:`.elimination`: a mechanism's exact plan in torch operations (log-domain messages);
 * :mod:`.poly_attention`: :class:`PolyAttention` (any mechanism) and :class:`TorchSelfAttention`;
-* :mod:`.efficient`: :class:`LinearAttention`, :class:`ElementwiseAttention`;
+* :mod:`.linear_and_elementwise`: :class:`LinearAttention`, :class:`ElementwiseAttention`;
 * :mod:`.transformer`: a small pre-norm transformer for the expressivity experiments.
 """
 
-from polyth.nn.efficient import (
+from polyth.nn.linear_and_elementwise import (
     CausalDotProduct,
     ElementwiseAttention,
     LinearAttention,

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from polyth.errors import InputError
 from polyth.mechanism import Mechanism, zoo
-from polyth.nn.plan import plan_attention, resolve_plan
+from polyth.nn.elimination import plan_attention, resolve_plan
 
 
 def as_mechanism(mechanism) -> Mechanism:

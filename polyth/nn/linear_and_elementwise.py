@@ -31,7 +31,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from polyth.errors import InputError
-from polyth.nn.poly_attention import PolyAttention, TorchSelfAttention
 
 CHUNK = 64
 
@@ -203,16 +202,3 @@ def saved_bytes(fn, *args) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         fn(*args)
     return total
-
-
-__all__ = [
-    "CausalDotProduct",
-    "ElementwiseAttention",
-    "LinearAttention",
-    "PolyAttention",
-    "TorchSelfAttention",
-    "elementwise_attention",
-    "elu_feature_map",
-    "linear_attention",
-    "saved_bytes",
-]
