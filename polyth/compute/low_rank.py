@@ -235,12 +235,12 @@ class _Elimination:
         scope = tuple(sorted({v for f in rest for v in f.scope}))
         product = self._einsum(rest, scope, any(f.channel for f in rest))
         X = np.moveaxis(product.X, 1 + scope.index(b), 1)
-        suffix = threshold.pair == (p, b)  # [l_p ≤ l_b]: sum over l_b ≥ l_p
-        if suffix:
+        if threshold.pair == (p, b):  # [l_p ≤ l_b]: sum over l_b ≥ l_p, a scan from the end
             X = X[:, ::-1]
-        X = np.cumsum(X, axis=1)
-        if suffix:
+            np.cumsum(X, axis=1, out=X)
             X = X[:, ::-1]
+        else:
+            np.cumsum(X, axis=1, out=X)  # in place: the step holds one array of its size
         # the scanned axis, now indexed by l_p, takes p's sorted place in the output scope
         out_scope = tuple(sorted(tuple(v for v in scope if v != b) + (p,)))
         X = np.moveaxis(X, 1, 1 + out_scope.index(p))
