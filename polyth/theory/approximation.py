@@ -53,6 +53,7 @@ from polyth.theory.taylor import (
     taylor_degree,
     taylor_rank,
 )
+from polyth.theory.terms import d as d_symbol
 
 MAX_ENUMERATED_RANK = 2000
 CROSSOVER_CAP = 2**62
@@ -173,7 +174,7 @@ def approximate(
         support = m.monomials[monos[0]].support
         R = factor_range(m, monos, float(B), d)
         g = taylor_degree(R, eps) if degree is None else degree
-        width = int(Widths.feature_width(m, monos).xreplace({_cost.d: d}))
+        width = int(Widths.feature_width(m, monos).xreplace({d_symbol: d}))
         rank = taylor_rank(width, g)
         checked = None
         if rank <= MAX_ENUMERATED_RANK:
