@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property
 
 import sympy
 
@@ -294,7 +294,7 @@ class Inherited:
         """The bound's exponent, evaluated on the structure the entry is proved for."""
         return self.entry.exponent(self.target)
 
-    @property
+    @cached_property
     def rank(self) -> tuple:
         """Strength first (exponent at ω_best, then ω = 3, exact over strict), then the shortest chain."""
         value = self.exponent()
@@ -325,13 +325,18 @@ class Inherited:
         return out
 
 
-@lru_cache(maxsize=4096)
-def _entries(target: Mechanism) -> tuple[LowerBound, ...]:
-    """The exact entries whose structure ``target`` is (cached by canonical form)."""
-    return tuple(entry for entry in REGISTRY[1:] if entry.kind == "exact" and entry.applies(target))
-
-
+_ENTRIES: dict[tuple, tuple[LowerBound, ...]] = {}
 _SEARCHED: dict[tuple, tuple[Inherited, ...]] = {}
+
+
+def _entries(target: Mechanism) -> tuple[LowerBound, ...]:
+    """The exact entries whose structure ``target`` is (cached: targets recur across mechanisms)."""
+    key = written_form(target)
+    if key not in _ENTRIES:
+        if len(_ENTRIES) > 4096:
+            _ENTRIES.clear()
+        _ENTRIES[key] = tuple(e for e in REGISTRY[1:] if e.kind == "exact" and e.applies(target))
+    return _ENTRIES[key]
 
 
 def _unmasked(m: Mechanism) -> tuple[Inherited, ...]:

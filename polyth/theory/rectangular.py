@@ -52,10 +52,10 @@ class PublishedBound:
     source: str
 
 
-# Only bounds whose source is named. LU18's figure is the one the literature cites for it; the
-# paper's own table could not be read where this was written, so check it before relying on the
-# last digits. Later analyses (Le Gall 2024, arXiv:2307.06535; Vassilevska Williams, Xu, Xu, Zhou
-# 2024; Alman et al. 2025) improve ω(1, 1, 2) slightly; their figures are not recorded here.
+# Only bounds whose source is named. The LGU18 figure is recalled from the literature: the paper's
+# table could not be read where this was written, so check its last digits before relying on them.
+# Later analyses (Le Gall 2024, arXiv:2307.06535; Vassilevska Williams, Xu, Xu, Zhou 2024; Alman et
+# al. 2025) improve ω(1, 1, 2) slightly; their figures are not recorded here.
 PUBLISHED: tuple[PublishedBound, ...] = (
     PublishedBound((1, 1, 1), OMEGA_BEST, OMEGA_BEST_SOURCE),
     PublishedBound(

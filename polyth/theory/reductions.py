@@ -228,39 +228,38 @@ def _sign(m: Mechanism) -> int:
     return 1 if (m.scale is None or m.scale > 0) else -1
 
 
-def _admissible(src: Mechanism, h: int, mono: Monomial, carried: Mapping[int, int], sign: int) -> bool:
-    """Can source monomial h host target monomial ``mono`` carried on ``carried`` (b → a)?"""
+def _admissible(
+    src: Mechanism, supports, h: int, mono: Monomial, carried: Mapping[int, int], sign: int
+) -> bool:
+    """Can source monomial h (``supports``: the source's, as sets) host target monomial ``mono``
+    carried on ``carried`` (b → a)?"""
     host = src.monomials[h]
-    if any(host.powers[a] != mono.powers[b] for b, a in carried.items()):
+    image = set(carried.values())
+    if not image <= supports[h] or any(host.powers[a] != mono.powers[b] for b, a in carried.items()):
         return False
     if _pivot(mono, sign * float(mono.coefficient) * float(host.coefficient)) is None:
         return False
-    if src.untied:
-        return True
-    support, image = set(host.support), set(carried.values())
-    return all(
-        i == h or not set(f.support) <= support or set(f.support) & image <= {0}
-        for i, f in enumerate(src.monomials)
+    return src.untied or all(
+        i == h or not f <= supports[h] or f & image <= {0} for i, f in enumerate(supports)
     )
+
+
+def _support_sets(m: Mechanism) -> tuple[frozenset[int], ...]:
+    return tuple(frozenset(s) for s in m.supports)
 
 
 def _hosts(src: Mechanism, tgt: Mechanism, mapping: Sequence[int]) -> tuple[int, ...] | None:
     """A host per target monomial (fewest fixed variables first), or None."""
     sign = _sign(src) * _sign(tgt)
+    supports = _support_sets(src)
+    sizes = [len(s) for s in supports]
     hosts = []
     for mono in tgt.monomials:
         carried = {b: mapping[b] for b in mono.support}
-        best = None
-        for h, host in enumerate(src.monomials):
-            if not set(carried.values()) <= set(host.support):
-                continue
-            if _admissible(src, h, mono, carried, sign):
-                extra = len(host.support) - len(carried)
-                if best is None or extra < best[0]:
-                    best = (extra, h)
-        if best is None:
+        admissible = [h for h in range(len(sizes)) if _admissible(src, supports, h, mono, carried, sign)]
+        if not admissible:
             return None
-        hosts.append(best[1])
+        hosts.append(min(admissible, key=lambda h: sizes[h]))
     return tuple(hosts)
 
 
@@ -325,15 +324,13 @@ def reduction(source: Mechanism, target: Mechanism) -> Reduction | None:
     for mono in target.monomials:
         checks.setdefault(max(rank[b] for b in mono.support), []).append(mono)
     sign = _sign(source) * _sign(target)
+    supports = _support_sets(source)
     best: list[Reduction] = []
     mapping = {0: 0}
 
     def hosted(mono: Monomial) -> bool:
         carried = {b: mapping[b] for b in mono.support}
-        return any(
-            set(carried.values()) <= set(host.support) and _admissible(source, h, mono, carried, sign)
-            for h, host in enumerate(source.monomials)
-        )
+        return any(_admissible(source, supports, h, mono, carried, sign) for h in range(len(supports)))
 
     def place(depth: int) -> None:
         if not all(hosted(mono) for mono in checks.get(depth - 1, ())):
