@@ -122,7 +122,7 @@ class Bounds:
 
     @cached_property
     def best_lower(self) -> Inherited:
-        """The strongest lower bound: largest exponent at ω_best, then ω = 3, exact first, shortest chain."""
+        """The strongest lower bound: largest exponent at ω_best, then ω = 3, strict first, shortest chain."""
         return max(self.lower, key=lambda bound: bound.rank)
 
     @cached_property

@@ -22,7 +22,6 @@ Example::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -246,14 +245,6 @@ def last_token_cost(plan: Plan) -> sympy.Expr:
     return sympy.expand(total - total.subs(n, n - 1))
 
 
-def numeric(value: sympy.Expr, omega_value: float) -> float:
-    """A numeric exponent from a sympy expression in omega."""
-    result = float(sympy.sympify(value).subs(omega, omega_value))
-    if math.isnan(result):
-        raise InputError(f"exponent {value} has no numeric value")
-    return result
-
-
 __all__ = [  # with the symbols and constants the costs are written in
     "OMEGA_BEST",
     "OMEGA_BEST_SOURCE",
@@ -272,7 +263,6 @@ __all__ = [  # with the symbols and constants the costs are written in
     "n",
     "naive_cost",
     "naive_terms",
-    "numeric",
     "omega",
     "operation_count",
     "peak_memory",

@@ -296,14 +296,14 @@ class Inherited:
 
     @cached_property
     def rank(self) -> tuple:
-        """Strength first (exponent at ω_best, then ω = 3, exact over strict), then the shortest chain."""
+        """Strength first (exponent at ω_best, then ω = 3; "> e" over "≥ e"), then the shortest chain."""
         value = self.exponent()
         blocks = self.reduction.blocks if self.reduction else 1
         moves = len(self.reduction.moves) if self.reduction else 0
         return (
             float(value.subs(omega, OMEGA_BEST)),
             float(value.subs(omega, 3)),
-            not self.strict,
+            self.strict,
             -blocks,
             -moves,
         )
