@@ -225,6 +225,16 @@ def test_registry_candidates_are_exact_and_below_the_plan(m, seed):
         assert float(value.subs(C.omega, 3)) <= C.exponent_value(plan, 3) + 1e-9
 
 
+def test_beyond_the_full_search_the_structured_sets_still_reach_the_registry():
+    pendants = " + ".join(f"x3*x{a}" for a in range(4, 14))  # Strassen with 10 leaves on x3: t = 13
+    ids = {
+        bound.id for bound in L.inherited(Mechanism.from_polynomial(f"x1*x2 + x2*x3 + x3*x1 + {pendants}"))[0]
+    }
+    assert {"strassen-max2sat", "self-attention-seth", "non-tree-superquadratic"} <= ids
+    ids = {bound.id for bound in L.inherited(zoo.star(14))[0]}
+    assert {"tree-quadratic", "self-attention-seth"} <= ids
+
+
 def test_every_zoo_chain_is_real():
     for spec in zoo.examples():
         for bound in polyth.bounds(spec).lower:

@@ -357,6 +357,29 @@ def reduction(source: Mechanism, target: Mechanism) -> Reduction | None:
 
 
 # ------------------------------------------------------------------ registry targets
+FULL_SEARCH = 10  # non-query value variables up to which every set U is tried
+
+
+def _variable_sets(m: Mechanism) -> Iterator[tuple[int, ...]]:
+    """The sets U (query first) :func:`candidates` tries, each once."""
+    others = [a for a in range(1, m.t) if a in m.values]
+    if len(others) <= FULL_SEARCH:
+        families = (itertools.combinations(others, size) for size in range(1, len(others) + 1))
+    else:
+        supports = (tuple(a for a in support if a in others) for support in m.supports)
+        families = (
+            itertools.combinations(others, 1),
+            itertools.combinations(others, 2),
+            supports,
+            [tuple(others)],
+        )
+    seen = set()
+    for rest in itertools.chain.from_iterable(families):
+        if rest and rest not in seen:
+            seen.add(rest)
+            yield (0, *rest)
+
+
 def _paper_target(size: int, supports: Sequence[Sequence[int]]) -> Mechanism:
     """The paper-class mechanism on x1 … x_size with these supports (coefficients 1, tied)."""
     names = [f"x{i + 1}" for i in range(size)]
@@ -367,38 +390,37 @@ def _paper_target(size: int, supports: Sequence[Sequence[int]]) -> Mechanism:
 def candidates(m: Mechanism) -> Iterator[Reduction]:
     """Reductions from ``m`` to paper-class targets that the lower-bound registry may cover.
 
-    For every set U of variables (the query and value variables), the target monomials are
+    For a set U of variables (the query and value variables), the target monomials are
     restrictions supp(f) ∩ U of m's monomials that are multilinear on U with at least two
     variables: each one alone when it covers U (a tensor, or self-attention), the triangle when
-    |U| = 3 and all three pairs occur, and all of them together (a tree or a non-tree).
+    |U| = 3 and all three pairs occur, and all of them together (a tree or a non-tree). Every U is
+    tried when m has at most :data:`FULL_SEARCH` non-query value variables; beyond that, the
+    pairs and triples with the query, each monomial's variables and all of them.
     """
     if why_not(m) is not None:
         return
-    others = [a for a in range(1, m.t) if a in m.values]
-    for size in range(1, len(others) + 1):
-        for rest in itertools.combinations(others, size):
-            U = (0, *rest)
-            where = {a: i for i, a in enumerate(U)}
-            found: dict[frozenset[int], None] = {}
-            for mono in m.monomials:
-                inside = [a for a in mono.support if a in where]
-                if len(inside) >= 2 and all(mono.powers[a] == 1 for a in inside):
-                    found.setdefault(frozenset(where[a] for a in inside))
-            supports = list(found)
-            targets = [[s] for s in supports if len(s) == len(U)]
-            pairs = {frozenset(p) for p in itertools.combinations(range(3), 2)}
-            if len(U) == 3 and pairs <= set(supports):
-                targets.append(sorted(pairs, key=sorted))
-            if set().union(*supports) == set(range(len(U))) and len(supports) > 1:
-                targets.append(supports)
-            for chosen in targets:
-                if not any(0 in s for s in chosen):
-                    continue
-                target = _paper_target(len(U), [sorted(s) for s in chosen])
-                if nx.is_connected(target.primal_graph):
-                    built = build(m, target, U)
-                    if built is not None:
-                        yield built
+    for U in _variable_sets(m):
+        where = {a: i for i, a in enumerate(U)}
+        found: dict[frozenset[int], None] = {}
+        for mono in m.monomials:
+            inside = [a for a in mono.support if a in where]
+            if len(inside) >= 2 and all(mono.powers[a] == 1 for a in inside):
+                found.setdefault(frozenset(where[a] for a in inside))
+        supports = list(found)
+        targets = [[s] for s in supports if len(s) == len(U)]
+        pairs = {frozenset(p) for p in itertools.combinations(range(3), 2)}
+        if len(U) == 3 and pairs <= set(supports):
+            targets.append(sorted(pairs, key=sorted))
+        if set().union(*supports) == set(range(len(U))) and len(supports) > 1:
+            targets.append(supports)
+        for chosen in targets:
+            if not any(0 in s for s in chosen):
+                continue
+            target = _paper_target(len(U), [sorted(s) for s in chosen])
+            if nx.is_connected(target.primal_graph):
+                built = build(m, target, U)
+                if built is not None:
+                    yield built
 
 
 # ------------------------------------------------------------------ causal masks
