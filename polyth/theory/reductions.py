@@ -119,10 +119,7 @@ class Reduction:
             where = _term(src, src.monomials[h])
             if self.blocks > 1:
                 mono = tgt.monomials[j]
-                carried_term = "·".join(
-                    names[self.mapping[b]] + (f"^{mono.powers[b]}" if mono.powers[b] > 1 else "")
-                    for b in mono.support
-                )
+                carried_term = _product((names[self.mapping[b]], mono.powers[b]) for b in mono.support)
                 where += f" on the block carrying {carried_term}"
             for a in src.monomials[h].support:
                 if a not in carried:
@@ -134,6 +131,10 @@ class Reduction:
         for a, places in fixed.items():
             values = f" (V({names[a]}) = 1)" if a in src.values and a not in image else ""
             out.append(Move("fix", f"set {names[a]} ≡ 1 within {', '.join(dict.fromkeys(places))}{values}"))
+        inverse = {a: b for b, a in enumerate(self.mapping)}
+        unused = [names[a] for a in src.values if a in inverse and inverse[a] not in tgt.values]
+        if unused:
+            out.append(Move("fix", "set " + ", ".join(f"V({name}) = 1" for name in unused)))
         hosted = set(self.hosts)
         dropped = [_term(src, mono) for i, mono in enumerate(src.monomials) if i not in hosted]
         if self.blocks > 1:
@@ -202,8 +203,13 @@ class Reduction:
         return [lifted[slot] for slot in src.input_slots], values
 
 
+def _product(factors) -> str:
+    """x1·x2^2 from (name, power) pairs."""
+    return "·".join(name + (f"^{p}" if p > 1 else "") for name, p in factors if p)
+
+
 def _term(m: Mechanism, mono: Monomial) -> str:
-    return "·".join(m.variables[a] + (f"^{p}" if p > 1 else "") for a, p in enumerate(mono.powers) if p)
+    return _product(zip(m.variables, mono.powers))
 
 
 def _root(mono: Monomial, ratio: float) -> tuple[int | None, float]:
