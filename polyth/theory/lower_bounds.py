@@ -316,7 +316,7 @@ class Inherited:
             parts.append(self.reduction.describe())
         return "; then ".join(parts)
 
-    def to_dict(self, m: Mechanism | None = None) -> dict:
+    def to_dict(self) -> dict:
         out = self.entry.to_dict(self.target)
         out["target"] = str(self.target.polynomial)
         out["chain"] = self.chain
