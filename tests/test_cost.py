@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from polyth import InputError, Mechanism, reference, zoo
 from polyth.theory import cost as C
 from polyth.theory.plan import exact_plan, low_rank_plan, plan_with_order
+from polyth.theory.rectangular import RectangularOmega
 
 
 @dataclass(eq=False)
@@ -447,7 +448,10 @@ def test_exponents_symbolic_and_numeric():
     assert C.exponent_value(strassen, 3) == 3
     assert C.exponent(exact_plan(zoo.self_attention())) == 2
     clique = exact_plan(zoo.clique(4))
-    assert C.exponent(clique) == C.omega + 1  # square-block bound MM(n, n, n^2) ≤ n · n^ω
+    # one step multiplies an n × n by an n × n² matrix: ω(1, 1, 2), not the square-block ω + 1
+    assert C.exponent(clique) == RectangularOmega(1, 1, 2)
+    assert C.exponent_value(clique, 3) == 4 and C.exponent_value(clique, 2.371339) == pytest.approx(3.371339)
+    assert C.exponent_value(clique) == pytest.approx(3.251640)  # Le Gall & Urrutia 2018
 
 
 def test_leading_exponent_keeps_only_undominated_terms():

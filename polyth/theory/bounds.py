@@ -5,11 +5,20 @@ Everything comes out of one engine: the exact plan (:mod:`polyth.plan`) and its 
 (:mod:`polyth.lower_bounds`), and the polynomial method's low-rank plan
 (:mod:`polyth.approx`). Nothing is looked up by the mechanism's name.
 
+Lower bounds are inherited by reduction (:func:`polyth.theory.lower_bounds.inherited`): every
+registry structure that the mechanism simulates lends its bound, shown with the chain of moves
+that reaches it ("≥ n^3 (SETH; …), via: set Q(x4) = 0, V(x4) = 1"), and under a causal mask
+through the unmasking reduction where it applies.
+
+The exponent is reported three ways: symbolic in ω and the rectangular exponents ω(a, b, c)
+of unbalanced products, its best known value (ω = 2.371339 and the published rectangular
+bounds, :mod:`polyth.theory.rectangular`) and what runs (ω = 3, classical products).
+
 The verdict is ``tight`` when the plan's exponent equals the best lower bound's
-exponent (as sympy expressions in ω), ``gap`` when a non-trivial lower bound applies
+exponent (as sympy expressions), ``gap`` when a non-trivial lower bound applies
 but is smaller (or only known to exceed a value), and ``open`` when only the trivial
 input-reading bound applies and the plan is slower than reading the input (a linear-time
-plan meets that bound, and is tight).
+plan meets that bound, and is tight). A gap or an open verdict names the open question.
 
 A similarity kernel other than exp (:mod:`polyth.similarity`) adds the decoding
 view, derived from the same engine: the recurrent form of the prefix-causal
@@ -36,6 +45,7 @@ from polyth.theory import cost as _cost
 from polyth.theory import lower_bounds as _lower
 from polyth.theory.approximation import Approximation, approximate, threshold_exponent
 from polyth.theory.cost import OMEGA_BEST, OMEGA_BEST_SOURCE, OMEGA_CLASSICAL, omega
+from polyth.theory.lower_bounds import Inherited
 from polyth.theory.plan import Plan, exact_plan, low_rank_plan
 from polyth.theory.taylor import taylor_error
 
@@ -84,8 +94,8 @@ class Bounds:
     causal: str | None
     plan: Plan
     low_rank: Plan
-    lower: tuple[_lower.LowerBound, ...]
-    lower_unmasked: tuple[_lower.LowerBound, ...]
+    lower: tuple[Inherited, ...]
+    lower_unmasked: tuple[Inherited, ...]
     approx_lower: tuple[_lower.LowerBound, ...]
     approximation: Approximation | None
     decoding: Decoding | None = None
@@ -102,32 +112,25 @@ class Bounds:
 
     @property
     def exponent_omega_best(self) -> float:
-        return _cost.exponent_value(self.plan, OMEGA_BEST)
+        """The best known value: ω = 2.371339 and the published rectangular bounds."""
+        return _cost.exponent_value(self.plan)
 
     @property
     def exponent_omega_3(self) -> float:
+        """What runs: ω = 3, every product classical."""
         return _cost.exponent_value(self.plan, OMEGA_CLASSICAL)
 
     @cached_property
-    def best_lower(self) -> _lower.LowerBound:
-        """The strongest applicable lower bound: largest exponent at ω_best, then ω = 3, exact first."""
+    def best_lower(self) -> Inherited:
+        """The strongest lower bound: largest exponent at ω_best, then ω = 3, strict first, shortest chain."""
+        return max(self.lower, key=lambda bound: bound.rank)
 
-        def key(entry):
-            value = entry.exponent(self.mechanism)
-            return (_cost.numeric(value, OMEGA_BEST), _cost.numeric(value, 3), not entry.strict)
-
-        return max(self.lower, key=key)
-
-    @property
+    @cached_property
     def verdict(self) -> str:
         best = self.best_lower
-        if not best.strict and sympy.simplify(self.exponent - best.exponent(self.mechanism)) == 0:
+        if not best.strict and sympy.simplify(self.exponent - best.exponent()) == 0:
             return "tight"  # linear-time plans meet even the input-reading bound
-        if best.id == "input":
-            return "open"
-        if not best.strict and sympy.simplify(self.exponent - best.exponent(self.mechanism)) == 0:
-            return "tight"
-        return "gap"
+        return "open" if best.id == "input" else "gap"
 
     @property
     def tight(self) -> bool:
@@ -135,21 +138,51 @@ class Bounds:
 
     @property
     def gap(self) -> str | None:
-        """Upper minus lower exponent ("> 0" part noted when the lower bound is strict)."""
+        """Upper minus lower exponent ("< …" when the lower bound is strict)."""
         if self.tight:
             return None
-        difference = sympy.simplify(self.exponent - self.best_lower.exponent(self.mechanism))
+        difference = sympy.simplify(self.exponent - self.best_lower.exponent())
         return f"< {difference}" if self.best_lower.strict else str(difference)
+
+    @property
+    def open_question(self) -> str | None:
+        """What is not known, exactly: the range the exponent is known to lie in."""
+        if self.tight:
+            return None
+        best = self.best_lower
+        lower, upper = best.exponent(), self.exponent
+        low = f"{sympy.sstr(lower)} {'<' if best.strict else '≤'}"
+        known = f"{low} exponent ≤ {sympy.sstr(upper)}"
+        values = f"≈ {float(lower.subs(omega, OMEGA_BEST)):.6g} … {self.exponent_omega_best:.6g} best known"
+        if best.id == "input":
+            question = f"is there an algorithm faster than n^{sympy.sstr(upper)}, or a lower bound above n^1?"
+            return f"{question} ({known})"
+        question = f"is the exponent below {sympy.sstr(upper)}, or above {sympy.sstr(lower)}?"
+        return f"{question} ({known}, {values})"
 
     @cached_property
     def recurrent(self) -> _cost.RecurrentForm | None:
         return _cost.recurrent_form(self.low_rank)
 
     # ------------------------------------------------------------ output
-    def _lower_text(self, entry: _lower.LowerBound) -> str:
-        value = entry.exponent(self.mechanism)
-        relation = ">" if entry.strict else "≥"
-        return f"{relation} n^{sympy.sstr(value)}  ({entry.hypothesis}; {entry.source})"
+    def _lower_text(self, bound: Inherited) -> str:
+        relation = ">" if bound.strict else "≥"
+        what = f"{bound.hypothesis}; {bound.structure}; {bound.source}"
+        text = f"{relation} n^{sympy.sstr(bound.exponent())}  ({what})"
+        return text + (f", via: {bound.chain}" if bound.chain else "")
+
+    def _exponent_text(self) -> str:
+        rectangular = "".join(
+            f", ω{tuple(r['shape'])} ≤ {r['best_known']:.6g}"
+            + ("" if "≤" in r["derivation"] else f" = {r['derivation']}")
+            + f" [{'; '.join(r['sources'])}]"
+            for r in _cost.rectangular_products(self.plan)
+        )
+        return (
+            f"{sympy.sstr(self.exponent)} = {self.exponent_omega_best:.6g} best known "
+            f"(ω = {OMEGA_BEST}{rectangular}), {self.exponent_omega_3:g} what runs (ω = 3)"
+            + ("" if self.plan.exhaustive else "; upper bound")
+        )
 
     def rows(self) -> list[tuple[str, str]]:
         """(field, value) rows shared by the text, markdown and LaTeX forms."""
@@ -167,23 +200,21 @@ class Bounds:
                 _step_summary(self.plan) + ("" if self.plan.exhaustive else " (heuristic order)"),
             ),
             ("exact cost", sympy.sstr(self.cost)),
-            (
-                "exact exponent",
-                f"{sympy.sstr(self.exponent)} = {self.exponent_omega_best:.6g} (ω = {OMEGA_BEST}), "
-                f"{self.exponent_omega_3:g} (ω = 3)" + ("" if self.plan.exhaustive else "; upper bound"),
-            ),
+            ("exact exponent", self._exponent_text()),
             ("peak memory", sympy.sstr(_cost.peak_memory(self.plan))),
         ]
-        for entry in self.lower:
-            rows.append(("lower bound", self._lower_text(entry)))
-        for entry in self.lower_unmasked:
-            rows.append(("unmasked only", self._lower_text(entry) + " (not claimed with the mask)"))
+        for bound in self.lower:
+            rows.append(("lower bound", self._lower_text(bound)))
+        for bound in self.lower_unmasked:
+            rows.append(("unmasked only", self._lower_text(bound) + " (not claimed with the mask)"))
         verdict = {
             "tight": "tight: the plan meets the lower bound",
             "gap": f"gap: upper − lower exponent {self.gap}",
             "open": "open: only the input-reading bound applies",
         }[self.verdict]
         rows.append(("verdict", verdict))
+        if self.open_question:
+            rows.append(("open question", self.open_question))
         rows.extend(self._similarity_rows())
         if not isinstance(m.similarity, FeatureMap):
             k = threshold_exponent(m)
@@ -301,11 +332,11 @@ class Bounds:
             rf"\text{{exact cost}} & {sympy.latex(self.cost)} \\",
             rf"\text{{exponent}} & {sympy.latex(self.exponent)} \\",
         ]
-        for entry in self.lower:
-            relation = ">" if entry.strict else r"\geq"
+        for bound in self.lower:
+            relation = ">" if bound.strict else r"\geq"
             lines.append(
-                rf"\text{{lower bound}} & n^{{{relation} {sympy.latex(entry.exponent(m))}}}"
-                rf"\ \text{{({entry.hypothesis})}} \\"
+                rf"\text{{lower bound}} & n^{{{relation} {sympy.latex(bound.exponent())}}}"
+                rf"\ \text{{({bound.hypothesis})}} \\"
             )
         lines.append(rf"\text{{verdict}} & \text{{{self.verdict}}} \\")
         lines.append(rf"\text{{threshold}} & B^* \sim (\log n)^{{{sympy.latex(threshold_exponent(m))}}} \\")
@@ -378,17 +409,19 @@ class Bounds:
                 "exponent_omega_3": self.exponent_omega_3,
                 "omega_best": OMEGA_BEST,
                 "omega_source": OMEGA_BEST_SOURCE,
+                "rectangular": _cost.rectangular_products(self.plan),
                 "exhaustive": self.plan.exhaustive,
                 "peak_memory": str(_cost.peak_memory(self.plan)),
                 "naive_cost": str(_cost.naive_cost(m, self.causal)),
                 "order": [self.plan.name(v) for v in self.plan.order],
                 "plan": self.plan.to_dict()["steps"],
             },
-            "lower": [entry.to_dict(m) for entry in self.lower],
-            "lower_unmasked_only": [entry.to_dict(m) for entry in self.lower_unmasked],
+            "lower": [bound.to_dict() for bound in self.lower],
+            "lower_unmasked_only": [bound.to_dict() for bound in self.lower_unmasked],
             "verdict": self.verdict,
             "tight": self.tight,
             "gap": self.gap,
+            "open_question": self.open_question,
             "approx": approx,
             "recurrent": recurrent,
             "similarity": m.similarity.describe(),
@@ -411,7 +444,8 @@ def bounds(
 ) -> Bounds:
     """The complexity report of ``m`` (a Mechanism or a zoo spec / polynomial string).
 
-    Exact plan and cost; lower bounds that apply; tight/gap/open; the approximation
+    Exact plan and cost; lower bounds inherited by reduction, with their chains; tight/gap/open
+    and the open question; the approximation
     threshold (log n)^{1/k}; with ``B`` and ``eps`` (and ``d``, default 64) the Taylor
     degree, rank, error bound and crossover of the approximate algorithm; the
     recurrent form of the low-rank plan under ``causal="prefix"``.
@@ -441,13 +475,14 @@ def bounds(
             taylor = taylor_error(m, B, approximation.d)
         else:
             low = approximation.plan
+    lower, unmasked_only = _lower.inherited(m, causal)
     return Bounds(
         mechanism=m,
         causal=causal,
         plan=plan,
         low_rank=low,
-        lower=tuple(_lower.applicable(m, "exact", causal)),
-        lower_unmasked=tuple(_lower.stated_without_mask(m, "exact")) if causal else (),
+        lower=tuple(lower),
+        lower_unmasked=tuple(unmasked_only),
         approx_lower=tuple(_lower.applicable(m, "approximate", causal)),
         approximation=approximation,
         decoding=Decoding.of(m) if m.similarity.low_rank else None,

@@ -17,12 +17,11 @@ Example::
     >>> exponent(exact_plan(zoo.strassen()))
     omega
     >>> operation_count(exact_plan(zoo.self_attention()), 4, 2, 2).total
-    108
+    104
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -33,9 +32,8 @@ from polyth.mechanism import Mechanism
 from polyth.theory.factors import Widths, initial_factors, thresholds_of
 from polyth.theory.plan import Plan
 from polyth.theory.pricing import larger, tuples
+from polyth.theory.rectangular import OMEGA_BEST, OMEGA_BEST_SOURCE, best_known
 from polyth.theory.terms import (
-    OMEGA_BEST,
-    OMEGA_BEST_SOURCE,
     OMEGA_CLASSICAL,
     REFERENCE_SIZES,
     ZERO,
@@ -69,16 +67,39 @@ def cost(plan: Plan, ranks: Mapping[str, int] | None = None) -> sympy.Expr:
 
 
 def exponent(plan: Plan) -> sympy.Expr:
-    """The leading exponent of n in the plan's cost, as a sympy expression in omega.
+    """The leading exponent of n in the plan's cost, as a sympy expression in omega and the
+    rectangular exponents ω(a, b, c) of its unbalanced products.
 
     d, dv and r are treated as constants (poly-logarithmic in n in the papers' regime).
     """
     return _total(plan).leading_exponent()
 
 
-def exponent_value(plan: Plan, omega_value: float = OMEGA_BEST) -> float:
-    """The leading exponent of n with ω = ``omega_value`` (default 2.371339; 3 is what kernels run)."""
-    return _total(plan).exponent_at(omega_value)
+def exponent_value(plan: Plan, omega_value: float | None = None) -> float:
+    """The leading exponent of n as a number.
+
+    ``None`` (default): the best known value, ω = 2.371339 and each ω(a, b, c) from the
+    published rectangular bounds. A number: ω = ``omega_value`` with every product split into
+    square blocks; 3 is what the kernels run.
+    """
+    total = _total(plan)
+    return total.exponent_best() if omega_value is None else total.exponent_at(omega_value)
+
+
+def rectangular_products(plan: Plan) -> list[dict]:
+    """The unbalanced products ω(a, b, c) in the plan's cost, with their best known bounds."""
+    out = []
+    for shape in sorted(_total(plan).shapes):
+        best = best_known(shape)
+        out.append(
+            {
+                "shape": list(shape),
+                "best_known": best.value,
+                "derivation": best.derivation,
+                "sources": list(best.sources),
+            }
+        )
+    return out
 
 
 def peak_memory(plan: Plan) -> sympy.Expr:
@@ -224,14 +245,6 @@ def last_token_cost(plan: Plan) -> sympy.Expr:
     return sympy.expand(total - total.subs(n, n - 1))
 
 
-def numeric(value: sympy.Expr, omega_value: float) -> float:
-    """A numeric exponent from a sympy expression in omega."""
-    result = float(sympy.sympify(value).subs(omega, omega_value))
-    if math.isnan(result):
-        raise InputError(f"exponent {value} has no numeric value")
-    return result
-
-
 __all__ = [  # with the symbols and constants the costs are written in
     "OMEGA_BEST",
     "OMEGA_BEST_SOURCE",
@@ -250,11 +263,11 @@ __all__ = [  # with the symbols and constants the costs are written in
     "n",
     "naive_cost",
     "naive_terms",
-    "numeric",
     "omega",
     "operation_count",
     "peak_memory",
     "peak_memory_count",
     "r",
+    "rectangular_products",
     "recurrent_form",
 ]

@@ -15,7 +15,8 @@ priced by :mod:`polyth.theory.pricing`:
 
 The order is searched exhaustively (:func:`exhaustive_order`: dynamic programming over
 the set of eliminated variables) when at most 7 variables are eliminated, minimising the
-leading exponent of n at ω = 2.371339, then at ω = 3, then the operation count at
+leading exponent of n at the best known values (ω = 2.371339 and the published rectangular
+bounds), then at ω = 3, then the operation count at
 n = 1024, d = dv = r = 64. Beyond that a library heuristic gives the order: networkx's
 min-fill-in tree decomposition for exact plans (:func:`treewidth_order`), opt_einsum's
 greedy path for low-rank ones (:func:`einsum_order`).
@@ -40,7 +41,7 @@ import opt_einsum
 
 from polyth.theory.factors import Factor, Widths, thresholds_of
 from polyth.theory.pricing import Price, price_loop, price_matmul
-from polyth.theory.terms import OMEGA_BEST, OMEGA_CLASSICAL, REFERENCE_SIZES
+from polyth.theory.terms import OMEGA_CLASSICAL, REFERENCE_SIZES
 
 EXHAUSTIVE_LIMIT = 7  # eliminated variables: t ≤ 8 for the exact plan
 MAX_MATMUL_INPUTS = 10  # beyond this many inputs no bipartition is tried
@@ -63,7 +64,7 @@ class Option:
 def _key(price: Price) -> tuple[float, float, float]:
     total = price.total
     return (
-        total.exponent_at(OMEGA_BEST),
+        total.exponent_best(),
         total.exponent_at(OMEGA_CLASSICAL),
         float(total.evaluate(REFERENCE_SIZES)),
     )
@@ -163,7 +164,7 @@ def after(factors: tuple[Factor, ...], b: int, output: Factor) -> tuple[Factor, 
 
 
 def exhaustive_order(initial, eliminable, widths, ranks) -> tuple[tuple[int, ...], dict]:
-    """The best order: minimise the max exponent at ω_best, then at ω = 3, then the total count.
+    """The best order: minimise the max best-known exponent, then at ω = 3, then the total count.
 
     Dynamic programming over the set of eliminated variables (the factor set after a set
     is eliminated does not depend on the order), in three exact stages.

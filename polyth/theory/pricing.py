@@ -23,10 +23,11 @@ Per step (``B`` problems, ``C`` channel width and ``D`` feature widths as in
   variable alone are first combined per key (a bias and a weight). A ``matmul``
   materialises both operands densely (masks become zeros) and runs one GEMM.
 
-Matrix products use ω symbolically through the square-block bound
-``MM(n^a, n^b, n^c) ≤ n^(a+b+c−3m) · n^(ω·m)`` with ``m = min(a, b, c)`` (split
-into n^m × n^m blocks); at ω = 3 it is the classical count the kernels run. A product
-with a rank dimension is priced classically.
+A matrix product of an n^a × n^b by an n^b × n^c matrix is priced n^ω(a,b,c)
+(:meth:`Terms.product`): n^ω when square, the symbol ω(a, b, c) otherwise, whose best known
+value comes from the published rectangular bounds (:mod:`polyth.theory.rectangular`); at
+ω = 3 it is the classical count n^(a+b+c) the kernels run. A product with a rank dimension is
+priced classically.
 
 Token variables have size n; a rank variable has its table's rank symbol
 (``ranks``: position → symbol).
@@ -102,13 +103,12 @@ def matrix_product(
 ) -> Terms:
     """Multiply-adds of Σ_inner A(batch, left, inner)·B(batch, right, inner).
 
-    Token-only products use the square-block bound with ω; any rank dimension is classical.
+    Token-only products cost n^ω(a,1,c), a and c the token variables on each side; any rank
+    dimension is classical.
     """
     if any(v in ranks for v in [*left, inner, *right]):
         return batch * dense([*left, inner, *right], ranks)
-    a, c = len(left), len(right)
-    m = min(a, 1, c)
-    return batch * Terms.power(a + 1 + c - 3 * m, m)
+    return batch * Terms.product((len(left), 1, len(right)))
 
 
 # ----------------------------------------------------------------- step pricing
