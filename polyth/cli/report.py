@@ -19,12 +19,18 @@ def register(subparsers) -> None:
         help="measure the zoo's predicted exponents and errors on this machine; write a report",
         description=__doc__.split("\n\n")[0],
     )
-    parser.add_argument("--quick", action="store_true", help="CI-sized run (tiny sizes, seconds)")
+    parser.add_argument("--quick", action="store_true", help="a CI-sized run (tiny sizes, about a minute)")
     parser.add_argument(
         "--out", default=None, metavar="DIR", help="results folder (default results/report-…)"
     )
-    parser.add_argument("--backend", choices=["cpu", "auto", "cuda", "cudasim"], default="cpu")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--backend",
+        choices=["cpu", "auto", "cuda", "cudasim"],
+        default="cpu",
+        help="where the kernels run: cpu (numba, default), cuda (an NVIDIA GPU), auto (cuda when "
+        "present, else cpu) or cudasim (the CUDA kernels simulated on the CPU; slow)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     parser.set_defaults(handler=run)
 
 
