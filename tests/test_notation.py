@@ -120,3 +120,12 @@ def test_prose_special_characters_are_escaped_in_latex():
     assert notation.latex("tree_message(x2) 50% & #1 {a} $") == (
         r"\text{tree}\_\text{message(x2) 50}\%\text{ }\&\text{ }\#\text{1 }\{\text{a}\}\text{ }\$"
     )
+
+
+def test_an_order_puts_named_symbols_first():
+    q, k, v = sympy.symbols("q k v", real=True)
+    assert notation.text(q * k + k * v) == "k·q + k·v"  # natural order by default
+    assert notation.text(q * k + k * v, ["q", "k", "v"]) == "q·k + k·v"
+    assert notation.latex(v**2 * q, ["q", "k", "v"]) == "q v^{2}"
+    m = polyth.Mechanism.from_polynomial(q * k + k * v, variables=["q", "k", "v"], query="q")
+    assert m.text() == "h = q·k + k·v" and m.latex() == "h = q k + k v"

@@ -147,13 +147,12 @@ def _check_range(name: str, value: int, low: int, high: int) -> None:
 
 def structure(m, source: str | None) -> list[str]:
     """A compact block describing ``m``: name and source, polynomial, shape of its hypergraph."""
-    from polyth.mechanism import notation
 
     edges = " ".join("{" + ",".join(m.variables[a] for a in s) + "}" for s in m.supports)
     kind = "tree" if m.is_tree else "not a tree"
     return [
         f"{m.name}  ({source})" if source else str(m.name),
-        f"  h = {notation.text(m.polynomial)}",
+        f"  {m.text()}",
         f"  t = {m.t} variables, degree {m.k}, {kind}; hyperedges {edges}",
     ]
 

@@ -103,13 +103,12 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    from polyth.mechanism import notation
 
     scale = "1/d" if construction.mechanism.scale is None else f"{construction.mechanism.scale:g}"
     rows = [
         (
             "mechanism",
-            f"{args.mechanism}  (h = {notation.text(construction.mechanism.polynomial)}, scale {scale})",
+            f"{args.mechanism}  ({construction.mechanism.text()}, scale {scale})",
         ),
         ("task", f"{task}  (domain {domain})"),
         ("accuracy", f"{score:.4f}  ({round(score * args.instances)}/{args.instances} instances)"),

@@ -52,10 +52,9 @@ def run(args) -> int:
 def _print_table(m, predictions) -> None:
     from rich.table import Table
 
-    from polyth.mechanism import notation
     from polyth.tasks.predict import task_label
 
-    polynomial = f"h = {notation.text(m.polynomial)}"
+    polynomial = m.text()
     title = (
         f"polyth tasks predict: {m.name} ({polynomial})" if m.name else f"polyth tasks predict: {polynomial}"
     )

@@ -645,9 +645,14 @@ class Mechanism:
             v != f"x{label}" for v, label in zip(self._variables, self._labels)
         )
 
+    def text(self) -> str:
+        """The attention polynomial as terminal mathematics, e.g. ``h = x1·x2 + x2·x3`` (its
+        variables in their order, query first; :mod:`polyth.mechanism.notation`)."""
+        return f"h = {notation.text(self.polynomial, self._variables)}"
+
     def latex(self) -> str:
         """The attention polynomial in LaTeX (math mode, no ``$``), e.g. ``h = x_{1} x_{2} + x_{2} x_{3}``."""
-        return f"h = {notation.latex(self.polynomial)}"
+        return f"h = {notation.latex(self.polynomial, self._variables)}"
 
     def _repr_latex_(self) -> str:
         return f"${self.latex()}$"
@@ -661,7 +666,7 @@ class Mechanism:
             if self._per_channel
             else "shared: every coordinate scores every output channel"
         )
-        polynomial = re.split(r" (?=[+-] )", f"h = {notation.text(self.polynomial)}")
+        polynomial = re.split(r" (?=[+-] )", self.text())
         fields = [
             ("mechanism", [self._name or "(unnamed)"]),
             ("polynomial", polynomial),
@@ -685,7 +690,8 @@ class Mechanism:
         lines = [line for key, items in fields for line in _wrapped(key, items, width)]
         lines.append("monomials")
         for mono in self._monomials:
-            lines.append(f"  {notation.text(mono.coefficient):>8}  {notation.text(self._term(mono))}")
+            term = notation.text(self._term(mono), self._variables)
+            lines.append(f"  {notation.text(mono.coefficient):>8}  {term}")
         edges = ["{" + ", ".join(self._variables[a] for a in s) + "}" for s in self.supports]
         lines += _wrapped("hyperedges", _listed(edges), width)
         return "\n".join(lines)
@@ -717,7 +723,7 @@ class Mechanism:
             labels = {v: f"{labels[v]}\n{graph.nodes[v]['label']}" for v in variables}
         nx.draw_networkx_labels(graph, pos, labels=labels, ax=ax, font_size=9, font_color="white")
         terms = {
-            f"m{i}": f"${notation.latex(mono.coefficient * self._term(mono))}$"
+            f"m{i}": f"${notation.latex(mono.coefficient * self._term(mono), self._variables)}$"
             for i, mono in enumerate(self._monomials)
         }
         nx.draw_networkx_labels(graph, pos, labels=terms, ax=ax, font_size=8)
@@ -727,9 +733,9 @@ class Mechanism:
             Line2D([], [], marker="s", ls="", color="0.88", markersize=10, label="monomial (hyperedge)"),
         ]
         ax.legend(handles=legend, loc="best", fontsize=8, framealpha=0.8)
-        polynomial = notation.latex(self.polynomial)
+        polynomial = self.latex()  # a long one would run off the figure: then its name and size
         title = (
-            f"${self.latex()}$"
+            f"${polynomial}$"
             if len(polynomial) <= 90
             else f"{self._name or 'h'}: {len(self._monomials)} monomials"
         )

@@ -39,6 +39,7 @@ Example::
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sympy
@@ -98,18 +99,22 @@ class Phrase(tuple):
 Displayable = str | sympy.Basic | Math | Phrase | int | float
 
 
-def text(value: Displayable) -> str:
-    """The terminal form of a formula, a prose string, a :class:`Math` or a :class:`Phrase`."""
+def text(value: Displayable, order: Sequence[str] = ()) -> str:
+    """The terminal form of a formula, a prose string, a :class:`Math` or a :class:`Phrase`.
+
+    ``order`` names symbols that come first, in that order, in products and sums (a mechanism's
+    variables, query first); the other symbols follow in natural order (x2 before x10).
+    """
     if isinstance(value, Phrase):
         return str(value)
     if isinstance(value, Math):
         return value.plain
     if isinstance(value, str):
         return _PROSE_SUPERSCRIPT.sub(lambda match: "^" + _text_exponent_string(match[1]), value)
-    return _write(sympy.sympify(value), _TEXT)
+    return _write(sympy.sympify(value), _Text(order))
 
 
-def latex(value: Displayable) -> str:
+def latex(value: Displayable, order: Sequence[str] = ()) -> str:
     """The LaTeX form (math mode, no ``$``) of what :func:`text` writes for the terminal."""
     if isinstance(value, Phrase):
         return value.latex()
@@ -117,7 +122,7 @@ def latex(value: Displayable) -> str:
         return value.tex
     if isinstance(value, str):
         return _prose_latex(value)
-    return _write(sympy.sympify(value), _LATEX)
+    return _write(sympy.sympify(value), _Latex(order))
 
 
 # --------------------------------------------------------------------------- prose
@@ -152,7 +157,11 @@ def _text_latex(prose: str) -> str:
 
 # --------------------------------------------------------------------------- formulas
 class _Style:
-    """How one notation writes the atoms; the structure is shared (:func:`_write`)."""
+    """How one notation writes the atoms; the structure is shared (:func:`_write`). ``order``: the
+    symbols ranked first."""
+
+    def __init__(self, order: Sequence[str] = ()):
+        self.rank = {name: i for i, name in enumerate(order)}
 
     def symbol(self, name: str) -> str:
         raise NotImplementedError
@@ -248,10 +257,6 @@ class _Latex(_Style):
         return sympy.latex(expr)
 
 
-_TEXT = _Text()
-_LATEX = _Latex()
-
-
 def _is_atom(expr: sympy.Expr) -> bool:
     return expr.is_Symbol or (expr.is_Integer and expr >= 0)
 
@@ -266,27 +271,30 @@ def _n_symbol(expr: sympy.Expr) -> sympy.Symbol | None:
     return next((s for s in expr.free_symbols if s.name == "n"), None)
 
 
-def _factor_key(factor: sympy.Expr) -> tuple:
-    """Symbols (and their powers) in natural order of their names, x2 before x10; the rest after."""
+def _factor_key(factor: sympy.Expr, rank: dict[str, int]) -> tuple:
+    """Ranked symbols first, then symbols (and their powers) in natural order of their names, x2
+    before x10; the rest after."""
     base = factor.base if factor.is_Pow else factor
+    if base.is_Symbol and base.name in rank:
+        return (-1, rank[base.name])
     if base.is_Symbol:
         parts = re.split(r"(\d+)", base.name)
         return (0, tuple((int(p), "") if p.isdigit() else (0, p) for p in parts))
     return (1, sympy.sstr(factor))
 
 
-def _term_key(term: sympy.Expr) -> tuple:
-    """Terms of a polynomial: higher degree first, then by their symbols in natural order."""
+def _term_key(term: sympy.Expr, rank: dict[str, int]) -> tuple:
+    """Terms of a polynomial: higher degree first, then by their symbols in order."""
     powers = [(b, e) for b, e in term.as_powers_dict().items() if not b.is_Number]
     degree = sum(int(e) for _, e in powers if e.is_Integer)
-    return (-degree, sorted((_factor_key(b), -int(e) if e.is_Integer else 0) for b, e in powers))
+    return (-degree, sorted((_factor_key(b, rank), -int(e) if e.is_Integer else 0) for b, e in powers))
 
 
-def _ordered_terms(expr: sympy.Add) -> list[sympy.Expr]:
+def _ordered_terms(expr: sympy.Add, rank: dict[str, int]) -> list[sympy.Expr]:
     """The terms of a sum: grouped by power of n, dominant power first; else sympy's order."""
     n = _n_symbol(expr)
     if n is None:
-        return sorted(sympy.Add.make_args(expr), key=_term_key)
+        return sorted(sympy.Add.make_args(expr), key=lambda term: _term_key(term, rank))
     groups: dict[sympy.Expr, sympy.Expr] = {}
     for term in sympy.Add.make_args(sympy.expand(expr, power_exp=False)):
         coefficient, exponent = sympy.powsimp(term).as_coeff_exponent(n)
@@ -300,7 +308,7 @@ def _ordered_terms(expr: sympy.Add) -> list[sympy.Expr]:
     for exponent in sorted(groups, key=lambda e: (dominance(e), sympy.default_sort_key(e))):
         coefficient = groups[exponent]
         if exponent == 0:
-            terms += sorted(sympy.Add.make_args(coefficient), key=_term_key)
+            terms += sorted(sympy.Add.make_args(coefficient), key=lambda term: _term_key(term, rank))
         elif coefficient.could_extract_minus_sign():
             terms.append(-(n**exponent * -coefficient))
         elif coefficient != 0:
@@ -311,7 +319,7 @@ def _ordered_terms(expr: sympy.Add) -> list[sympy.Expr]:
 def _write(expr: sympy.Expr, style: _Style) -> str:
     """``expr`` in ``style``: the structure (order, signs, grouping) is the same for both styles."""
     if expr.is_Add:
-        return _write_sum(_ordered_terms(expr), style)
+        return _write_sum(_ordered_terms(expr, style.rank), style)
     if expr.is_Mul or (expr.is_Pow and expr.exp.is_negative) or (expr.is_Rational and not expr.is_Integer):
         return _write_product(expr, style)
     if expr.is_Pow:
@@ -373,7 +381,7 @@ def _write_product(expr: sympy.Expr, style: _Style) -> str:
 
     def placement(factor: sympy.Expr) -> tuple:
         in_n = n is not None and (factor == n or (factor.is_Pow and factor.base == n))
-        return (not in_n, factor.is_Add, _factor_key(factor))
+        return (not in_n, factor.is_Add, _factor_key(factor, style.rank))
 
     written = [_write_factor(f, style) for f in sorted(above, key=placement) if f != 1]
     if not written:

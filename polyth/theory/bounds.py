@@ -180,7 +180,7 @@ class Bounds:
         """
         m = self.mechanism
         rows = [
-            ("mechanism", Phrase(f"{m.name or '(unnamed)'}: h = ", m.polynomial)),
+            ("mechanism", Phrase(f"{m.name or '(unnamed)'}: ", Math(m.text(), m.latex()))),
             (
                 "structure",
                 Phrase(
@@ -311,7 +311,7 @@ class Bounds:
 
     @property
     def title(self) -> str:
-        return f"polyth bounds: {self.mechanism.name or Phrase(self.mechanism.polynomial)}"
+        return f"polyth bounds: {self.mechanism.name or self.mechanism.text()}"
 
     def text(self, width: int = 80) -> str:
         """Plain text in ``width`` columns: the title, then ``field  value`` rows, long values wrapped."""
