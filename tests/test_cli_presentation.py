@@ -127,6 +127,7 @@ def test_top_level_help_lists_examples_that_parse(capsys):
         (["bounds", "pth:4"], "did you mean 'path'?"),
         (["tasks", "check", "path:3", "mach3"], "did you mean 'match3'?"),
         (["tasks", "train", "tre-1L", "compose:2"], "did you mean 'tree-1L'?"),
+        (["tasks", "predict", "self", "--task", "match4"], "did you mean 'match3'?"),
     ],
 )
 def test_typos_get_did_you_mean(capsys, argv, suggestion):
@@ -150,6 +151,9 @@ def test_no_suggestion_when_nothing_is_close(capsys):
         (["bounds", "strassen", "--causal", "nested"], "--causal prefix"),
         (["verify", "approx", "strassen", "--B", "1", "--eps", "0.01", "--causal", "nested"], "--causal"),
         (["show", "x1*y"], "variables are named x1, x2"),
+        (["bounds", "linear", "--B", "1", "--eps", "0.1"], "drop --B and --eps"),
+        (["bounds", "self", "--B", "1", "--eps", "2"], "--eps (the relative error per factor) must be"),
+        (["verify", "runtime", "self", "--repeats", "2"], "--repeats must be"),
     ],
 )
 def test_messages_name_command_line_flags_not_python_arguments(capsys, argv, flag):
@@ -159,11 +163,20 @@ def test_messages_name_command_line_flags_not_python_arguments(capsys, argv, fla
 
 
 def test_flag_wording_keeps_the_rest_of_a_message():
-    args = argparse.Namespace(causal=None, method="exact", B=None)
-    message = 'causal="nested" needs a tree: use causal="prefix"; method="approx" needs B=1, not eps=2'
-    assert cli.as_flags(message, args) == (
-        "--causal nested needs a tree: use --causal prefix; --method approx needs --B 1, not eps=2"
-    )
+    args = argparse.Namespace(causal=None, method="exact", B=None, eps=None, task="match3", n=None)
+    flags = {"--causal", "--method", "--B", "--eps", "--n"}
+    cases = {
+        'causal="nested" needs a tree; causal="prefix"': "--causal nested needs a tree; --causal prefix",
+        'method="approx" needs B=1, not degree=2': "--method approx needs --B 1, not degree=2",
+        "drop B and eps": "drop --B and --eps",
+        "eps (the relative error) must be in (0, 0.5)": "--eps (the relative error) must be in (0, 0.5)",
+        "B and eps do not apply": "--B and --eps do not apply",
+        "an entry exceeds B = 1: pass a larger B": "an entry exceeds B = 1: pass a larger --B",
+        # prose and mathematics stay: 'task' has no flag, n = 10 is a formula, --causal is not doubled
+        "unknown task 'x'; n = 10 != 2·m + 1; --causal": "unknown task 'x'; n = 10 != 2·m + 1; --causal",
+    }
+    for message, expected in cases.items():
+        assert cli.as_flags(message, args, flags) == expected
 
 
 # --------------------------------------------------------------------------- progress

@@ -98,12 +98,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def as_flags(message: str, args: argparse.Namespace) -> str:
-    """``message`` with Python keyword arguments of this command written as its flags:
-    ``causal="prefix"`` becomes ``--causal prefix``, ``B=2`` becomes ``--B 2``."""
+# A parameter named in prose: "eps (the relative error ...)", "B and eps do not apply", "drop B",
+# "repeats must be ...", "pass a larger B". Only these patterns, so that a word such as "task" in
+# "unknown task" or "B" in "B = 1" is left alone.
+_PARAMETER_AFTER = r"(?=\s\(|\smust\b|\sand\s|\sdo not\b|\sor\s|$)"
+_PARAMETER_BEFORE = (
+    "(?:" + "|".join(rf"(?<=\b{word} )" for word in ("drop", "and", "give", "larger", "smaller")) + ")"
+)
+
+
+def as_flags(message: str, args: argparse.Namespace, flags: set[str]) -> str:
+    """``message`` with the Python parameters of this command written as its flags (``flags``):
+    ``causal="prefix"`` becomes ``--causal prefix``, ``B=2`` becomes ``--B 2``, and "drop B and eps"
+    becomes "drop --B and --eps"."""
     for dest in vars(args):
         flag = "--" + dest.replace("_", "-")
-        message = re.sub(rf"\b{re.escape(dest)}=(['\"]?)([^\s'\",;)]*)\1", rf"{flag} \2", message)
+        if flag not in flags:
+            continue
+        name = re.escape(dest)
+        message = re.sub(rf"(?<![\w-]){name}=(['\"]?)([^\s'\",;)]*)\1", rf"{flag} \2", message)
+        message = re.sub(rf"(?<![\w-]){name}\b{_PARAMETER_AFTER}|{_PARAMETER_BEFORE}{name}\b", flag, message)
     return message
 
 
@@ -117,10 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except NumericalError as exc:
-        print(f"polyth: error: {as_flags(_one_line(exc), args)}", file=sys.stderr)
+        print(f"polyth: error: {as_flags(_one_line(exc), args, _flags(parser))}", file=sys.stderr)
         return NUMERICAL_FAILURE
     except ValueError as exc:  # PolyError and InputError are ValueErrors
-        print(f"polyth: error: {as_flags(_one_line(exc), args)}", file=sys.stderr)
+        print(f"polyth: error: {as_flags(_one_line(exc), args, _flags(parser))}", file=sys.stderr)
         return USAGE_ERROR
 
 

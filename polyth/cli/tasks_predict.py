@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 
-from polyth.cli.arguments import Deferred, add_mechanism_argument, console
+from polyth.cli.arguments import Deferred, add_mechanism_argument, console, did_you_mean
+from polyth.errors import InputError
 
 
 def _tasks_help() -> str:
@@ -33,8 +34,13 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from polyth.mechanism import zoo
-    from polyth.tasks.predict import TASKS, predict
+    from polyth.tasks.predict import TASKS, normalise_task, predict
 
+    for task in args.task or ():
+        try:
+            normalise_task(task)
+        except InputError as exc:
+            raise InputError(f"{exc}{did_you_mean(str(task).lower(), TASKS)}") from None
     m = zoo.from_spec(args.mechanism)
     predictions = predict(m, tuple(args.task) if args.task else TASKS)
     if args.json:
