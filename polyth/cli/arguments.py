@@ -7,7 +7,8 @@ its handler, so that ``polyth --help`` and ``polyth show`` start at once; a help
 needs them is a :class:`Deferred`, computed only when it is printed.
 
 * :func:`add_mechanism_argument`: the positional ``MECH`` of every command, read with
-  :func:`polyth.zoo.from_spec`;
+  :func:`polyth.zoo.from_spec`; :func:`add_causal_argument` and :func:`add_backend_argument`,
+  the options several commands share;
 * :func:`did_you_mean`: the suggestion for a typo, from difflib;
 * :func:`console` and :func:`say`: output that fits the terminal (rich measures it; 80 columns
   when the output is not a terminal, or ``COLUMNS``).
@@ -48,6 +49,27 @@ def _mechanism_help() -> str:
 def add_mechanism_argument(parser: argparse.ArgumentParser) -> None:
     """Add the positional ``MECH`` argument (a zoo spec or a polynomial string)."""
     parser.add_argument("mechanism", metavar="MECH", help=Deferred(_mechanism_help))
+
+
+def add_causal_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--causal prefix|nested`` (docs/design.md §1)."""
+    parser.add_argument(
+        "--causal",
+        choices=["prefix", "nested"],
+        default=None,
+        help="causal mask: prefix (every position ≤ the query's) or nested (along a tree's edges)",
+    )
+
+
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--backend cpu|auto|cuda|cudasim`` (docs/design.md §5), default cpu."""
+    parser.add_argument(
+        "--backend",
+        choices=["cpu", "auto", "cuda", "cudasim"],
+        default="cpu",
+        help="where the kernels run: cpu (numba, default), cuda (an NVIDIA GPU), auto (cuda when "
+        "present, else cpu) or cudasim (the CUDA kernels simulated on the CPU; slow)",
+    )
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -8,7 +8,7 @@ terminal in the notation of :mod:`polyth.mechanism.notation` (n²·(2d + 2d_v + 
 
 from __future__ import annotations
 
-from polyth.cli.arguments import add_mechanism_argument, console
+from polyth.cli.arguments import add_causal_argument, add_mechanism_argument, console
 from polyth.errors import InputError
 
 
@@ -29,12 +29,7 @@ def register(subparsers) -> None:
         "--eps", type=float, default=None, help="relative error allowed per approximated factor (with --B)"
     )
     parser.add_argument("--d", type=int, default=None, help="head dimension for --B and --eps (default 64)")
-    parser.add_argument(
-        "--causal",
-        choices=["prefix", "nested"],
-        default=None,
-        help="causal mask: prefix (every position ≤ the query's) or nested (along a tree's edges)",
-    )
+    add_causal_argument(parser)
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     parser.set_defaults(handler=run)
 

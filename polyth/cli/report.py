@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 import time
 
+from polyth.cli.arguments import add_backend_argument
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -25,13 +27,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--out", default=None, metavar="DIR", help="results folder (default results/report-…)"
     )
-    parser.add_argument(
-        "--backend",
-        choices=["cpu", "auto", "cuda", "cudasim"],
-        default="cpu",
-        help="where the kernels run: cpu (numba, default), cuda (an NVIDIA GPU), auto (cuda when "
-        "present, else cpu) or cudasim (the CUDA kernels simulated on the CPU; slow)",
-    )
+    add_backend_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     parser.set_defaults(handler=run)
 

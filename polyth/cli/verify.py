@@ -17,7 +17,14 @@ from __future__ import annotations
 
 import json
 
-from polyth.cli.arguments import Deferred, add_mechanism_argument, console, say
+from polyth.cli.arguments import (
+    Deferred,
+    add_backend_argument,
+    add_causal_argument,
+    add_mechanism_argument,
+    console,
+    say,
+)
 from polyth.errors import InputError
 
 FAILED = 1
@@ -60,19 +67,8 @@ def register(subparsers) -> None:
         help="comma-separated sizes, e.g. 256,512,1024 (default: a doubling grid chosen "
         "to fit --max-seconds)",
     )
-    runtime.add_argument(
-        "--backend",
-        choices=["auto", "cpu", "cuda", "cudasim"],
-        default="cpu",
-        help="where the kernels run: cpu (numba, default), cuda (an NVIDIA GPU), auto (cuda when "
-        "present, else cpu) or cudasim (the CUDA kernels simulated on the CPU; slow)",
-    )
-    runtime.add_argument(
-        "--causal",
-        choices=["prefix", "nested"],
-        default=None,
-        help="causal mask: prefix (every position ≤ the query's) or nested (along a tree's edges)",
-    )
+    add_backend_argument(runtime)
+    add_causal_argument(runtime)
     runtime.add_argument(
         "--band",
         type=float,
@@ -109,18 +105,8 @@ def register(subparsers) -> None:
     approx.add_argument("--d", type=int, default=2, help="head dimension (default 2: ranks stay small)")
     approx.add_argument("--dv", type=int, default=2, help="value width d_v (default 2)")
     approx.add_argument("--trials", type=int, default=3, help="random instances per B (default 3)")
-    approx.add_argument(
-        "--causal",
-        choices=["prefix", "nested"],
-        default=None,
-        help="causal mask: prefix (every position ≤ the query's) or nested (along a tree's edges)",
-    )
-    approx.add_argument(
-        "--backend",
-        choices=["auto", "cpu", "cuda", "cudasim"],
-        default="cpu",
-        help="where the kernels run: cpu (default), cuda, auto or cudasim",
-    )
+    add_causal_argument(approx)
+    add_backend_argument(approx)
     _common(approx)
     approx.set_defaults(handler=run_approx)
 

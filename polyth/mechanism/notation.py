@@ -167,7 +167,8 @@ class _Style:
         raise NotImplementedError
 
     def fraction(self, numerator: str, denominator: str, composite: tuple[bool, bool]) -> str:
-        """``composite``: whether the numerator and the denominator are more than one factor."""
+        """``composite``: whether the numerator is a sum and the denominator more than a symbol or a
+        number (on one line they need parentheses)."""
         raise NotImplementedError
 
     def log(self, argument: str, atomic: bool) -> str:
@@ -291,7 +292,7 @@ def _term_key(term: sympy.Expr, rank: dict[str, int]) -> tuple:
 
 
 def _ordered_terms(expr: sympy.Add, rank: dict[str, int]) -> list[sympy.Expr]:
-    """The terms of a sum: grouped by power of n, dominant power first; else sympy's order."""
+    """The terms of a sum: grouped by power of n, dominant power first; without n, higher degree first."""
     n = _n_symbol(expr)
     if n is None:
         return sorted(sympy.Add.make_args(expr), key=lambda term: _term_key(term, rank))
@@ -372,8 +373,8 @@ def _write_product(expr: sympy.Expr, style: _Style) -> str:
     for factor in sympy.Mul.make_args(rest):
         inverse = factor.is_Pow and factor.exp.is_number and factor.exp.is_negative
         (below if inverse else above).append(1 / factor if inverse else factor)
-    numerator = sympy.Mul(sympy.Integer(number.p), *above)
-    denominator = sympy.Mul(sympy.Integer(number.q), *below)
+    top, bottom = (number.p, number.q) if number.is_Rational else (number, 1)
+    numerator, denominator = sympy.Mul(top, *above), sympy.Mul(bottom, *below)
     if denominator != 1:
         composite = (numerator.is_Add, not _is_atom(denominator))
         return style.fraction(_write(numerator, style), _write(denominator, style), composite)

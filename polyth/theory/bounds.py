@@ -201,13 +201,16 @@ class Bounds:
             rows.append(("lower bound", self._lower_text(entry)))
         for entry in self.lower_unmasked:
             rows.append(("unmasked only", Phrase(self._lower_text(entry), " (not claimed with the mask)")))
-        verdict = {
-            "tight": Phrase("tight: the plan meets the lower bound"),
-            "open": Phrase("open: only the input-reading bound applies"),
-        }.get(self.verdict)
-        if verdict is None:
+        if self.verdict == "gap":
             relation = "< " if self.best_lower.strict else ""
             verdict = Phrase(f"gap: upper − lower exponent {relation}", self._exponent_gap())
+        else:
+            verdict = Phrase(
+                {
+                    "tight": "tight: the plan meets the lower bound",
+                    "open": "open: only the input-reading bound applies",
+                }[self.verdict]
+            )
         rows.append(("verdict", verdict))
         rows.extend(self._similarity_rows())
         if not isinstance(m.similarity, FeatureMap):
