@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import sys
 from collections.abc import Callable, Iterable
 
 
@@ -80,8 +81,6 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def console():
     """A rich console on stdout as wide as the terminal (80 columns when stdout is not one)."""
-    import sys
-
     from rich.console import Console
 
     return Console(file=sys.stdout, highlight=False)
