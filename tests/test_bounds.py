@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import sympy
@@ -10,6 +11,7 @@ import sympy
 import polyth
 from polyth import InputError, Mechanism, zoo
 from polyth.cli.main import main
+from polyth.mechanism import notation
 from polyth.theory import cost as C
 from polyth.theory import lower_bounds as L
 
@@ -101,10 +103,18 @@ def test_text_markdown_latex_and_recurrent_form():
     text = str(b)
     for needle in ("exact cost", "lower bound", "verdict", "recurrent form", "crossover"):
         assert needle in text
-    assert "| exact cost |" in b._repr_markdown_()
-    assert b._repr_latex_().startswith("$$") and "\\omega" not in b._repr_latex_()
+    markdown = b.markdown()
+    assert markdown.startswith("| quantity | value |\n|---|---|\n| mechanism | self-attention: h = x1·x2 |")
+    assert f"| exact cost | {notation.text(b.cost)} |" in markdown
+    assert not re.search(r"\*\*|\w\*\w|omega|\bdv\b|sqrt", markdown), "Python syntax in the report"
+    assert b.latex().startswith("\\begin{array}{ll}") and "\\omega" not in b.latex()
+    assert b._repr_latex_() == f"$${b.latex()}$$"
     assert b.recurrent is not None
-    assert "\\omega" in polyth.bounds("strassen")._repr_latex_()
+    # Strassen: x2 is eliminated by a matrix product, n^ω·(d_v + 1) + O(n²) (docs/design.md §3)
+    assert (
+        "\\text{exact cost} & n^{\\omega} \\left(d_{v} + 1\\right) + n^{2}"
+        in polyth.bounds("strassen").latex()
+    )
 
 
 def test_bad_arguments():

@@ -63,14 +63,14 @@ def test_held_out_mechanisms_are_tight_through_a_chain(spec, exponent, hypothesi
     assert sympy.simplify(best.exponent() - exponent) == 0 and best.hypothesis == hypothesis
     assert b.exponent == exponent and b.verdict == "tight" and b.open_question is None
     assert move in best.chain
-    assert f"via: {best.chain}" in b._lower_text(best)
+    assert f"via: {best.chain}" in str(b._lower_text(best))
     assert_simulates(best.reduction)
 
 
 def test_the_chain_names_the_source_and_is_in_the_json():
     b = polyth.bounds("x1*x2*x3 + x3*x4")
-    text = b._lower_text(b.best_lower)
-    assert text.startswith("≥ n^3") and "Alman & Song 2024" in text
+    text = str(b._lower_text(b.best_lower))
+    assert text.startswith("≥ n³") and "Alman & Song 2024" in text
     assert text.endswith("via: set Q(x4) = 0, V(x4) = 1")
     entry = b.to_dict()["lower"][0]
     assert entry["id"] == "tensor-seth" and entry["chain"] == "set Q(x4) = 0, V(x4) = 1"
@@ -84,7 +84,8 @@ def test_k4_reports_the_rectangular_exponent_as_best_known():
     assert b.exponent_omega_best < OMEGA_BEST + 1  # below the square-block ω + 1
     assert b.exponent_omega_3 == 4  # what runs: the classical product
     assert b.verdict == "gap" and b.best_lower.id == "strassen-max2sat"  # K4 contains a triangle
-    assert "omega(1, 1, 2)" in b.open_question and "2.37134 … 3.25164" in b.open_question
+    question = str(b.open_question)
+    assert "ω(1, 1, 2)" in question and "2.371339 … 3.25164" in question
     (rectangular,) = b.to_dict()["exact"]["rectangular"]
     assert rectangular["shape"] == [1, 1, 2] and "Le Gall & Urrutia" in rectangular["sources"][0]
 

@@ -183,7 +183,7 @@ REGISTRY: tuple[LowerBound, ...] = (
         is_non_tree_in_class,
         lambda m: sympy.Integer(2),
         "only tree polynomials are computable in quadratic time: exponent > 2 (value not recorded)",
-        "as stated in the paper (not recorded here)",
+        NOT_VERIFIED,
         CPA_2026,
         strict=True,
     ),

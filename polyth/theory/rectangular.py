@@ -131,6 +131,7 @@ class RectangularOmega(sympy.Function):
     ``.subs(omega, 3)`` gives a + b + c: ω = 3 stands for the classical algorithm, what runs.
     """
 
+    notation_symbol = "omega"  # polyth.mechanism.notation writes it ω(a, b, c)
     is_real = True
     is_positive = True
     is_number = False  # an unknown constant, like ω itself (so that Max and comparisons accept it)

@@ -173,7 +173,7 @@ def run_case(case: Case, settings: Settings, folder: Path, backend: str, progres
         except PolyError as exc:  # e.g. a feature-map similarity: nothing to approximate
             result.problems.append(f"approximation bounds not applicable: {exc}")
             b = bounds(m)
-        result.bounds_markdown = b._repr_markdown_()
+        result.bounds_markdown = b.markdown()
         result.bounds = b.to_dict()
     except PolyError as exc:
         result.problems.append(f"bounds not available: {exc}")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from polyth.errors import InputError
-from polyth.mechanism import Mechanism
+from polyth.mechanism import Mechanism, notation
 from polyth.theory import cost as _cost
 from polyth.verify.fit import (
     DEFAULT_BAND,
@@ -75,7 +75,7 @@ def predict(
         return Prediction(
             method,
             _cost.exponent_value(plan, _cost.OMEGA_CLASSICAL),
-            f"exact plan, cost {_cost.cost(plan)}{omega_note}",
+            f"exact plan, cost {notation.text(_cost.cost(plan))}{omega_note}",
             lambda n: _cost.operation_count(plan, n, d, dv).total,
         )
     if method == "naive":
@@ -83,7 +83,7 @@ def predict(
         return Prediction(
             method,
             terms.exponent_at(_cost.OMEGA_CLASSICAL),
-            f"brute force over all tuples, cost {terms.expr()}",
+            f"brute force over all tuples, cost {notation.text(terms.expr())}",
             lambda n: int(terms.evaluate({"n": n, "d": d, "dv": dv, "r": None})),
         )
     if method == "approx":
@@ -93,7 +93,7 @@ def predict(
         return Prediction(
             method,
             _cost.exponent_value(a.plan, _cost.OMEGA_CLASSICAL),
-            f"low-rank plan (Taylor degree {a.degree}, rank r = {a.rank}), cost {a.cost}",
+            f"low-rank plan (Taylor degree {a.degree}, rank r = {a.rank}), cost {notation.text(a.cost)}",
             a.operation_count,
             rank=a.rank,
         )
