@@ -30,7 +30,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from polyth import limits
 from polyth.errors import InputError
+from polyth.nn.checks import (
+    allocator_refusals,
+    check_budget,
+    check_layer_input,
+    flag,
+    heads_and_width,
+    positive_float,
+    positive_int,
+)
 
 CHUNK = 64
 
@@ -145,40 +155,96 @@ class LinearAttention(nn.Module):
     """Linear attention with projections: out = W_o · LinearAttn(W_q x, W_k x, W_v x), per head.
 
     x (…, n, dim) → (…, n, dim); ``heads`` heads of size dim // heads; ``causal`` uses the
-    memory-flat backward (:class:`CausalDotProduct`).
+    memory-flat backward (:class:`CausalDotProduct`). ``max_memory``/``max_seconds``: a forward
+    pass predicted above them (or above the free memory) is refused; it holds the projections,
+    φ(q), φ(k), the output and the normaliser (O(n·dim)) and costs about 2·n·dim·head_dim
+    multiply-adds.
     """
 
-    def __init__(self, dim: int, heads: int = 1, causal: bool = False, eps: float = 1e-6, chunk: int = CHUNK):
+    def __init__(
+        self,
+        dim: int,
+        heads: int = 1,
+        causal: bool = False,
+        eps: float = 1e-6,
+        chunk: int = CHUNK,
+        max_memory: float | None = None,
+        max_seconds: float | None = None,
+    ):
         super().__init__()
-        if dim % heads:
-            raise InputError(f"dim = {dim} is not a multiple of heads = {heads}")
-        self.heads, self.causal, self.eps, self.chunk = heads, causal, eps, chunk
+        heads_and_width(dim, heads)
+        self.dim, self.heads, self.causal = dim, heads, flag("causal", causal)
+        self.eps, self.chunk = positive_float("eps", eps), positive_int("chunk", chunk)
+        limits.check_limits(max_memory, max_seconds)
+        self.max_memory, self.max_seconds = max_memory, max_seconds
         self.qkv = nn.Linear(dim, 3 * dim, bias=False)
         self.out = nn.Linear(dim, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = (_split(t, self.heads) for t in self.qkv(x).chunk(3, dim=-1))
-        y = linear_attention(q, k, v, causal=self.causal, eps=self.eps, chunk=self.chunk)
-        return self.out(_merge(y))
+        check_layer_input(x, self.dim)
+        rows = x.numel() // self.dim
+        check_budget(
+            f"LinearAttention at {rows:,} positions, dim = {self.dim}",
+            rows * 9 * self.dim,
+            2 * rows * self.dim * (self.dim // self.heads + 1),
+            0,
+            x.element_size(),
+            self.max_memory,
+            self.max_seconds,
+        )
+        with allocator_refusals():
+            q, k, v = (_split(t, self.heads) for t in self.qkv(x).chunk(3, dim=-1))
+            y = linear_attention(q, k, v, causal=self.causal, eps=self.eps, chunk=self.chunk)
+            return self.out(_merge(y))
 
 
 class ElementwiseAttention(nn.Module):
     """Element-wise attention with projections (Feng 2025): x (…, n, dim) → (…, n, dim).
 
-    ``order``: Taylor order t (even keeps every weight positive; ``None`` = the exact softmax form).
+    ``order``: Taylor order t (even keeps every weight positive; ``None`` = the exact softmax
+    form). ``max_memory``/``max_seconds`` as for :class:`LinearAttention`: the Taylor form holds
+    four (…, n, dim, t + 1) tensors, the exact form three (…, n, n, dim) tensors.
     """
 
-    def __init__(self, dim: int, order: int | None = 6, causal: bool = False):
+    def __init__(
+        self,
+        dim: int,
+        order: int | None = 6,
+        causal: bool = False,
+        max_memory: float | None = None,
+        max_seconds: float | None = None,
+    ):
         super().__init__()
-        if order is not None and order % 2:
-            raise InputError(f"Taylor order {order} is odd: a denominator can reach zero; use an even order")
-        self.order, self.causal = order, causal
+        self.dim = positive_int("dim", dim)
+        if order is not None:
+            if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+                raise InputError(f"order must be a non-negative integer or None (exact), got {order!r}")
+            if order % 2:
+                raise InputError(
+                    f"Taylor order {order} is odd: a denominator can reach zero; use an even order"
+                )
+        self.order, self.causal = order, flag("causal", causal)
+        limits.check_limits(max_memory, max_seconds)
+        self.max_memory, self.max_seconds = max_memory, max_seconds
         self.qkv = nn.Linear(dim, 3 * dim, bias=False)
         self.out = nn.Linear(dim, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.qkv(x).chunk(3, dim=-1)
-        return self.out(elementwise_attention(q, k, v, order=self.order, causal=self.causal))
+        check_layer_input(x, self.dim)
+        rows, n = x.numel() // self.dim, x.shape[-2]
+        per_position = 3 * n if self.order is None else 4 * (self.order + 1)
+        check_budget(
+            f"ElementwiseAttention (order {self.order}) at {rows // n} × n = {n:,}, dim = {self.dim}",
+            rows * self.dim * (per_position + 5),
+            rows * self.dim * per_position,
+            rows * self.dim * (n if self.order is None else 1),
+            x.element_size(),
+            self.max_memory,
+            self.max_seconds,
+        )
+        with allocator_refusals():
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            return self.out(elementwise_attention(q, k, v, order=self.order, causal=self.causal))
 
 
 def _split(x: torch.Tensor, heads: int) -> torch.Tensor:
