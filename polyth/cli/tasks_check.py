@@ -5,7 +5,9 @@ through ``polyth.attention`` (exact method, cpu backend) on K random instances o
 size n, and reports the accuracy (the fraction of instances answered entirely
 right), the entry bound B used, the heads, the embedding dimension, the entry-bound
 formula and the wall time. TASK is ``compose:R``, ``match3`` or ``match2``. Where
-polyth has no construction for the pair, it says so on one line with exit status 3.
+polyth has no construction for the pair, it says so on one line with exit status 3. Every
+attention call is priced before it runs: one predicted above ``--max-memory`` (default: the
+free memory) or ``--max-seconds`` is refused with exit status 4.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import re
 import sys
 import time
 
-from polyth.cli.arguments import add_mechanism_argument
+from polyth import limits
+from polyth.cli.arguments import add_budget_arguments, add_mechanism_argument, budget_of
 from polyth.errors import InputError
 
 NO_CONSTRUCTION = 3
@@ -40,6 +43,7 @@ def register(subparsers) -> None:
     parser.add_argument("--B", type=float, default=None, help="entry bound (default: the construction's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the instances (default 0)")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+    add_budget_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -75,7 +79,8 @@ def run(args) -> int:
     domain = generate(task, n, 1, seed=0).domain  # validates n for the task
     B = construction.default_B(n, domain) if args.B is None else args.B
     start = time.perf_counter()
-    score = accuracy(construction, n, args.instances, B=B, seed=args.seed)
+    with limits.budget(*budget_of(args)):  # every attention call of the run is priced against these
+        score = accuracy(construction, n, args.instances, B=B, seed=args.seed)
     seconds = time.perf_counter() - start
     report = {
         "mechanism": str(construction.mechanism.polynomial),
