@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import opt_einsum
 
-from polyth import limits
+import polyth.limits as limits
 from polyth.errors import BudgetError, InputError, NumericalError
 from polyth.mechanism import Mechanism
 from polyth.mechanism.similarity import FeatureMap

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from polyth import limits
+import polyth.limits as limits
 from polyth.errors import InputError, NumericalError
 from polyth.mechanism.similarity import FeatureMap
 
