@@ -8,9 +8,10 @@ hands the price to :func:`check`, which raises :class:`polyth.BudgetError` when
 * the predicted time, operations divided by :func:`machine_rate`, exceeds ``max_seconds``.
 
 **Free memory** is the smallest of: the operating system's available memory (MemAvailable of
-/proc/meminfo on Linux, psutil elsewhere), the room left under the process's cgroup limit (v2 ``memory.max −
-memory.current``, v1 ``memory.limit_in_bytes − memory.usage_in_bytes``, every ancestor up to
-the root), and the room left under ``ulimit -v`` (RLIMIT_AS minus the virtual size).
+/proc/meminfo on Linux, psutil elsewhere), the room left under the process's cgroup limits
+(v2 ``memory.max − memory.current``, v1 ``memory.limit_in_bytes − memory.usage_in_bytes``,
+every ancestor up to the root), and the room left under ``ulimit -v`` (RLIMIT_AS minus the
+virtual size).
 
 **Rate.** The operation model (docs/design.md §3) counts multiply-adds and exponentials. Each is
 timed once per process on one core: a float32 256 × 256 × 256 matrix product (BLAS held to one
@@ -243,7 +244,7 @@ def check(price: Price, max_memory=None, max_seconds=None) -> None:
     """Raise :class:`BudgetError` when ``price`` exceeds the free memory, ``max_memory`` (bytes) or
     ``max_seconds`` (None: the limits of an enclosing :func:`budget` block, if any); return None
     when it fits. Takes well under a second (the rate is measured once per process, in about
-    0.1 s)."""
+    0.1 s, when a time limit or a refusal first needs it)."""
     check_limits(max_memory, max_seconds)
     default_memory, default_seconds = _LIMITS.get()
     max_memory = default_memory if max_memory is None else max_memory
@@ -259,13 +260,13 @@ def check(price: Price, max_memory=None, max_seconds=None) -> None:
             text = f"above the {room} this process can still allocate ({memory.source})"
             reasons_api.append(text)
             reasons_cli.append(text)
-    rate = machine_rate()
-    seconds = rate.seconds(price.madds, price.exps)
-    if max_seconds is not None and seconds > max_seconds:
+    if max_seconds is not None and machine_rate().seconds(price.madds, price.exps) > max_seconds:
         reasons_api.append(f"above max_seconds = {max_seconds:g} s")
         reasons_cli.append(f"above --max-seconds {max_seconds:g}")
     if not reasons_api:
         return
+    rate = machine_rate()
+    seconds = rate.seconds(price.madds, price.exps)
     estimate = (
         f"{price.what} needs a predicted peak of {format_bytes(price.bytes)} and "
         f"{format_count(price.operations)} operations ({format_count(price.madds)} multiply-adds, "

@@ -3,11 +3,10 @@
 Every call goes the same way: check the mechanism, the method and its options; validate and
 cast the arrays (:func:`polyth.compute.inputs.prepare`); resolve the backend; price the call
 from the plan its executor runs and refuse it if it cannot fit (:mod:`polyth.compute.budget`:
-:class:`polyth.BudgetError` before any allocation, also for ``max_memory`` and
+:class:`polyth.BudgetError` before any allocation, also above ``max_memory`` or
 ``max_seconds``); run the executor registered for the (method, similarity) pair; time it;
-refuse a non-finite output
-(:class:`polyth.NumericalError`); return the output in the inputs' shape and dtype, or a
-:class:`~polyth.compute.records.Timed` record with every step.
+refuse a non-finite output (:class:`polyth.NumericalError`); return the output in the inputs'
+shape and dtype, or a :class:`~polyth.compute.records.Timed` record with every step.
 
 The registry :data:`EXECUTORS` maps (method, similarity kind) to the executors that can run
 it, each with the options it takes; the first whose ``accepts`` holds runs:

@@ -38,11 +38,12 @@ Example::
     >>> V = {2: rng.standard_normal((16, 2)), 3: rng.standard_normal((16, 2))}
     >>> run = polyth.attention(zoo.path(3), Q, V, method="approx", B=1, eps=1e-3, return_timings=True)
     >>> [(t["degree"], t["rank"]) for t in run.tables]
-    [(4, 15), (4, 15)]
+    [(6, 28), (6, 28)]
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import string
 import time
@@ -57,7 +58,7 @@ from polyth.compute.tables import support_tables
 from polyth.errors import AccuracyWarning, InputError, NumericalError
 from polyth.mechanism import Mechanism
 from polyth.theory.approximation import Approximation, approximate
-from polyth.theory.plan import Plan
+from polyth.theory.plan import Plan, written_form
 
 _BATCH, _CHANNEL = "Z", "Y"
 _LETTERS = string.ascii_letters.replace(_BATCH, "").replace(_CHANNEL, "")
@@ -98,15 +99,15 @@ def plan_for(m: Mechanism, inputs: Inputs, B=None, eps=None, degree=None) -> App
     at the inputs' actual range and held against ``eps`` if given."""
     if degree is None and (B is None or eps is None):
         raise InputError('method="approx" needs B and eps (entry bound and relative error) or degree=')
-    return approximate(
-        m,
-        entry_bound(inputs, B, degree),
-        eps=eps,
-        d=inputs.d,
-        causal=inputs.causal,
-        dv=inputs.dv,
-        degree=degree,
-    )
+    bound = entry_bound(inputs, B, degree)
+    return _approximation(written_form(m), m, bound, eps, inputs.d, inputs.causal, inputs.dv, degree)
+
+
+@functools.lru_cache(maxsize=64)
+def _approximation(form, m, bound, eps, d, causal, dv, degree) -> Approximation:
+    """:func:`approximate`, once per mechanism as written and sizes: the budget and the executor
+    of one call ask for the same one (``form`` keeps renamed mechanisms apart)."""
+    return approximate(m, bound, eps=eps, d=d, causal=causal, dv=dv, degree=degree)
 
 
 def rounding(R: float, dtype) -> float:

@@ -89,10 +89,8 @@ class StreamPair:
     """``prefix_stream`` of b then ``stream_read`` of u: two eliminations run as one pass along p."""
 
     scan: Option
-    scan_output: Factor
     u: int
     read: Option
-    read_output: Factor
 
     @property
     def key(self) -> tuple[float, float, float, float, float]:
@@ -223,14 +221,13 @@ def stream_options(factors: tuple[Factor, ...], b: int, widths: Widths, ranks) -
         scan = next(o for o in options if o.kind == "prefix_sum" and o.partner == p)
         middle = after(factors, b, message)
         readers = [f for f in middle if u in f.scope]
-        read_tables = [f for f in readers if tuple(f.scope) not in ((u,),) and f.kind != "message"]
+        read_tables = [f for f in readers if tuple(f.scope) != (u,) and f.kind != "message"]
         if (
-            sum(1 for f in readers if f.kind == "message") != 1
+            [f for f in readers if f.kind == "message"] != [middle[-1]]  # the scan's message alone
             or len(read_tables) != 1
             or read_tables[0].kind != "scores"
             or tuple(sorted(read_tables[0].scope)) != tuple(sorted((p, u)))
             or read_tables[0].mask not in ((), ((u, p),))
-            or any(f.kind == "message" and f is not middle[-1] for f in readers)
         ):
             continue
         read_options, read_output = step_options(middle, u, widths, ranks)
@@ -259,7 +256,6 @@ def stream_options(factors: tuple[Factor, ...], b: int, widths: Widths, ranks) -
                     key=_key(scan_price),
                     signature=("prefix_stream", *scan.signature[1:]),
                 ),
-                message,
                 u,
                 replace(
                     read,
@@ -268,7 +264,6 @@ def stream_options(factors: tuple[Factor, ...], b: int, widths: Widths, ranks) -
                     key=_key(read_price),
                     signature=("stream_read", *read.signature[1:]),
                 ),
-                read_output,
             )
         )
     return pairs
@@ -325,14 +320,15 @@ def exhaustive_order(
         def value(done: frozenset):
             if done == full:
                 return start, None
-            result = (None, None)
+            result = (None, None)  # None: no allowed move completes the order from here
             for b, move in moves(done):
-                if not allowed(move):
+                rest = value(done | eliminated(b, move))[0] if allowed(move) else None
+                if rest is None:
                     continue
-                candidate = combine(best(move), value(done | eliminated(b, move))[0])
+                candidate = combine(best(move), rest)
                 if result[0] is None or better(candidate, result[0]):
                     result = (candidate, (b, move))
-            return (float("inf"), None) if result[0] is None else result
+            return result
 
         return value
 
