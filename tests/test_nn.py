@@ -158,6 +158,6 @@ def test_every_module_validates_its_options(make, match):
 
 def test_a_forward_pass_over_budget_is_refused_before_allocating():
     layer = pnn.ElementwiseAttention(8, order=None, max_memory=2**20)
-    with pytest.raises(polyth.BudgetError, match="ElementwiseAttention .* above max_memory = 1 MiB"):
+    with pytest.raises(polyth.BudgetError, match="element-wise attention .* above max_memory = 1 MiB"):
         layer(torch.zeros(1, 512, 8))
     assert pnn.ElementwiseAttention(8, order=None)(torch.zeros(1, 16, 8)).shape == (1, 16, 8)
