@@ -154,3 +154,46 @@ def test_only_polyth_errors_escape(call):
     out = _run(polyth.reference.attention, m, Q, V, **reference_options)
     if out is not None:
         assert np.isfinite(out).all()
+
+
+@st.composite
+def layer_calls(draw):
+    kind = draw(st.sampled_from(["poly", "linear", "elementwise", "torch_self"]))
+    dim = draw(st.sampled_from([4, 6, 8, 0, -2, 5]))
+    heads = draw(st.sampled_from([1, 2, 3, 0]))
+    options = {
+        "causal": draw(st.sampled_from([None, "prefix", "nested", True, False, "x"])),
+        "max_memory": draw(st.sampled_from([None, None, 2**24, 0, "1G"])),
+    }
+    n = draw(st.sampled_from([0, 1, 5, 9, 2048]))
+    shape = draw(st.sampled_from([(n, 8), (2, n, 8), (1, 2, n, 8), (8,), (2, n, 7)]))
+    dtype = draw(st.sampled_from(["float32", "float64", "float16", "int64", "bool"]))
+    fill = draw(st.sampled_from([0.5, float("nan"), float("inf"), 1e30]))
+    return kind, draw(st.sampled_from(SPECS[:6])), dim, heads, options, shape, dtype, fill
+
+
+@settings(max_examples=EXAMPLES, suppress_health_check=list(HealthCheck), deadline=None)
+@given(layer_calls())
+def test_only_polyth_errors_escape_the_torch_modules(call):
+    torch = __import__("pytest").importorskip("torch")
+    kind, spec, dim, heads, options, shape, dtype, fill = call
+
+    def build():
+        causal, max_memory = options["causal"], options["max_memory"]
+        if kind == "poly":
+            return polyth.nn.PolyAttention(spec, dim=dim, heads=heads, causal=causal, max_memory=max_memory)
+        if kind == "torch_self":
+            return polyth.nn.TorchSelfAttention(dim, heads=heads, causal=causal, max_memory=max_memory)
+        if kind == "linear":
+            return polyth.nn.LinearAttention(dim, heads=heads, causal=causal, max_memory=max_memory)
+        return polyth.nn.ElementwiseAttention(
+            dim, order=None if heads == 3 else 4, causal=causal, max_memory=max_memory
+        )
+
+    layer = _run(build)
+    if layer is None:
+        return
+    x = torch.full(shape, fill).to(getattr(torch, dtype))
+    out = _run(layer, x)
+    if out is not None:
+        assert out.shape == x.shape

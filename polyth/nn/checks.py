@@ -7,7 +7,7 @@ a call whose predicted memory or time is over budget is a :class:`polyth.BudgetE
 Example::
 
     >>> import torch
-    >>> check_layer_input(torch.zeros(2, 5, 8), 8)
+    >>> check_layer_input(torch.zeros(2, 5, 8), 8, torch.zeros(8, 8))
     >>> positive_int("heads", 2)
     2
 """
@@ -56,13 +56,19 @@ def positive_float(name: str, value) -> float:
     return float(value)
 
 
-def check_layer_input(x, dim: int) -> None:
-    """An InputError (not a torch traceback) unless x is a floating tensor (…, n, dim) with n ≥ 1."""
+def check_layer_input(x, dim: int, weight: torch.Tensor) -> None:
+    """An InputError (not a torch traceback) unless x is a floating tensor (…, n, dim) with n ≥ 1,
+    of the dtype (unless autocast converts it) and on the device of the layer's ``weight``."""
     is_tensor = isinstance(x, torch.Tensor)
     if not is_tensor or not x.is_floating_point() or x.ndim < 2 or x.shape[-1] != dim or x.shape[-2] < 1:
         what = f"a {x.dtype} tensor of shape {tuple(x.shape)}" if is_tensor else type(x).__name__
         raise InputError(
             f"the attention layer takes a floating-point tensor (…, n, {dim}) with n ≥ 1, got {what}"
+        )
+    if x.device != weight.device or (x.dtype != weight.dtype and not torch.is_autocast_enabled()):
+        raise InputError(
+            f"the layer's weights are {weight.dtype} on {weight.device}, the input {x.dtype} on {x.device}: "
+            "convert one (x.to(...) or layer.to(...))"
         )
 
 

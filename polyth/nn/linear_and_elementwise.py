@@ -215,7 +215,7 @@ class LinearAttention(nn.Module):
         self.out = nn.Linear(dim, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_layer_input(x, self.dim)
+        check_layer_input(x, self.dim, self.out.weight)
         with allocator_refusals():
             q, k, v = (_split(t, self.heads) for t in self.qkv(x).chunk(3, dim=-1))
             y = linear_attention(
@@ -262,7 +262,7 @@ class ElementwiseAttention(nn.Module):
         self.out = nn.Linear(dim, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_layer_input(x, self.dim)
+        check_layer_input(x, self.dim, self.out.weight)
         with allocator_refusals():
             q, k, v = self.qkv(x).chunk(3, dim=-1)
             y = elementwise_attention(

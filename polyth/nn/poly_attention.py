@@ -88,7 +88,7 @@ class PolyAttention(nn.Module):
         self.out = nn.Linear(inner, dim, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_layer_input(x, self.dim)
+        check_layer_input(x, self.dim, self.out.weight)
         m = self.mechanism
         with allocator_refusals():
             Q = _per_head(self.slots(x), len(m.input_slots), self.heads)
@@ -147,7 +147,7 @@ class TorchSelfAttention(nn.Module):
         self.out = nn.Linear(inner, dim, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_layer_input(x, self.dim)
+        check_layer_input(x, self.dim, self.out.weight)
         n, inner = x.shape[-2], self.heads * self.head_dim
         rows = x.numel() // self.dim
         check_budget(
