@@ -82,6 +82,8 @@ def entry_bound(inputs: Inputs, B: float | None, degree: int | None = None) -> f
     """The entry bound the approximation is built for: B (checked against the inputs) or, when a
     degree is given, the inputs' actual largest |entry|, so that the error it reports is the
     bound at the inputs' range."""
+    if B is not None and (isinstance(B, bool) or not isinstance(B, (int, float)) or not 0 < B < math.inf):
+        raise InputError(f"B (the bound on every entry of Q) must be a positive finite number, got {B!r}")
     peak = max(float(np.abs(q).max()) for q in inputs.Q)
     if B is not None and peak > B:
         raise InputError(
