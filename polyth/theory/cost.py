@@ -81,13 +81,25 @@ def exponent_value(plan: Plan, omega_value: float = OMEGA_BEST) -> float:
     return _total(plan).exponent_at(omega_value)
 
 
+_MEMORY: dict[int, tuple[Plan, list[Terms]]] = {}  # id(plan) → (the plan, kept alive; its memory)
+
+
 def memory_per_step(plan: Plan) -> list[Terms]:
     """The entries held while each step runs: what the step allocates (its price's memory, its
     output included) plus every factor still alive from before it (the initial factors'
     arrays, :func:`polyth.theory.pricing.held`, and earlier messages not yet consumed).
+    Computed once per plan (every priced call asks).
 
     A ``prefix_stream`` message is never stored: its ``stream_read`` consumes it row by row.
     """
+    if id(plan) not in _MEMORY:
+        if len(_MEMORY) > 256:
+            _MEMORY.clear()
+        _MEMORY[id(plan)] = (plan, _memory_per_step(plan))
+    return _MEMORY[id(plan)][1]
+
+
+def _memory_per_step(plan: Plan) -> list[Terms]:
     widths = Widths.for_mechanism(plan.mechanism)
     ranks = plan.rank_symbols
     live = {f.id: held(f, widths, ranks, plan.low_rank) for f in plan.factors}
