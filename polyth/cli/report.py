@@ -3,8 +3,9 @@
 Runs, for every mechanism of the zoo it covers, the bounds table, the runtime verification
 and the approximation check on this machine, and writes a self-contained Markdown report
 (``report.md``, ``report.json`` and PNG figures) to a results folder
-(default ``results/report-<date>-<time>``), then prints where it is. ``--quick`` is a
-CI-sized run of tens of seconds.
+(default ``results/report-<date>-<time>``, a new folder every run), then prints where it
+is. A ``--out`` folder that already holds a report is refused before any measurement: a
+report is never overwritten. ``--quick`` is a CI-sized run of tens of seconds.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ def register(subparsers) -> None:
         "--quick", action="store_true", help="a CI-sized run: tiny sizes, tens of seconds on 2 cores"
     )
     parser.add_argument(
-        "--out", default=None, metavar="DIR", help="results folder (default results/report-…)"
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="a new results folder (default results/report-…); never overwritten",
     )
     add_backend_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress output on stderr")

@@ -6,7 +6,9 @@ size n, and reports the accuracy (the fraction of instances answered entirely
 right), the entry bound B used, the heads, the embedding dimension, the entry-bound
 formula and the wall time. TASK is ``compose:R``, ``match3`` or ``match2``. Where
 polyth has no construction for the pair, it says so on one line with exit status 3. A
-progress bar over the batches of instances runs on stderr (``--quiet``: none).
+progress bar over the batches of instances runs on stderr (``--quiet``: none). Every
+attention call is priced before it runs: one predicted above ``--max-memory`` (default: the
+free memory) or ``--max-seconds`` is refused with exit status 4.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import re
 import sys
 import time
 
-from polyth.cli.arguments import add_mechanism_argument, did_you_mean, say
+from polyth import limits
+from polyth.cli.arguments import add_budget_arguments, add_mechanism_argument, budget_of, did_you_mean, say
 from polyth.errors import InputError
 
 NO_CONSTRUCTION = 3
@@ -44,6 +47,7 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the instances (default 0)")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    add_budget_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -80,7 +84,8 @@ def run(args) -> int:
     domain = generate(task, n, 1, seed=0).domain  # validates n for the task
     B = construction.default_B(n, domain) if args.B is None else args.B
     start = time.perf_counter()
-    score = _accuracy(construction, task, n, args.instances, B, args.seed, progress=not args.quiet)
+    with limits.budget(*budget_of(args)):  # every attention call of the run is priced against these
+        score = _accuracy(construction, task, n, args.instances, B, args.seed, progress=not args.quiet)
     seconds = time.perf_counter() - start
     report = {
         "mechanism": str(construction.mechanism.polynomial),

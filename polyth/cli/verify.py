@@ -5,7 +5,9 @@
 geometric grid of n (median of ≥ 5 runs after a warm-up), fits log time against log n and
 time against the predicted operation count, and compares the fitted exponent with the
 predicted one (ω = 3 for matrix products: what the kernels run). Exit status 1 when the
-measured exponent is outside the band.
+measured exponent is outside the band. With ``--n`` the largest size is priced before any
+run: above the free memory (or ``--max-memory``), or above ``--max-seconds`` when given, it
+is refused with exit status 4.
 
 ``polyth verify approx MECH --B 1,2 --eps 1e-3 [--n 64] [--d 2] [--json] [--plot FILE]``
 measures the largest error of ``method="approx"`` over random inputs with entries in
@@ -17,13 +19,17 @@ from __future__ import annotations
 
 import json
 
+from polyth import limits
 from polyth.cli.arguments import (
     Deferred,
     add_backend_argument,
+    add_budget_arguments,
     add_causal_argument,
     add_mechanism_argument,
+    budget_of,
     console,
     say,
+    writable_file,
 )
 from polyth.errors import InputError
 
@@ -87,9 +93,10 @@ def register(subparsers) -> None:
     runtime.add_argument(
         "--max-seconds",
         type=float,
-        default=0.5,
-        help="longest single run of the default grid of sizes, in seconds (default 0.5)",
+        default=None,
+        help="longest single run: of the default grid (0.5 s), or predicted for --n (refused above it)",
     )
+    add_budget_arguments(runtime, seconds=False)
     _common(runtime)
     runtime.set_defaults(handler=run_runtime)
 
@@ -107,6 +114,7 @@ def register(subparsers) -> None:
     approx.add_argument("--trials", type=int, default=3, help="random instances per B (default 3)")
     add_causal_argument(approx)
     add_backend_argument(approx)
+    add_budget_arguments(approx)
     _common(approx)
     approx.set_defaults(handler=run_approx)
 
@@ -128,6 +136,7 @@ def run_runtime(args) -> int:
     from polyth.verify import plots
     from polyth.verify.runtime import verify_runtime
 
+    writable_file(args.plot, "--plot")
     m = zoo.from_spec(args.mechanism)
     sizes = _numbers(args.n, int, "--n") if args.n else None
     result = verify_runtime(
@@ -145,6 +154,7 @@ def run_runtime(args) -> int:
         max_seconds=args.max_seconds,
         progress=not args.quiet,
         label=args.mechanism,
+        max_memory=budget_of(args)[0],
     )
     if args.plot:
         plots.runtime_figure([result], args.plot)
@@ -182,20 +192,22 @@ def run_approx(args) -> int:
     from polyth.verify import plots
     from polyth.verify.approx_check import sweep_B
 
+    writable_file(args.plot, "--plot")
     m = zoo.from_spec(args.mechanism)
     Bs = _numbers(args.B, float, "--B")
-    checks = sweep_B(
-        m,
-        Bs,
-        args.eps,
-        n=args.n,
-        d=args.d,
-        dv=args.dv,
-        trials=args.trials,
-        causal=args.causal,
-        backend=args.backend,
-        label=args.mechanism,
-    )
+    with limits.budget(*budget_of(args)):  # every attention and oracle call is priced against these
+        checks = sweep_B(
+            m,
+            Bs,
+            args.eps,
+            n=args.n,
+            d=args.d,
+            dv=args.dv,
+            trials=args.trials,
+            causal=args.causal,
+            backend=args.backend,
+            label=args.mechanism,
+        )
     if args.plot:
         plots.approx_figure(checks, args.plot)
     if args.json:
