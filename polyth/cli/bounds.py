@@ -1,8 +1,9 @@
-"""``polyth bounds MECH [--B 2 --eps 1e-3 --d 64] [--causal prefix|nested] [--json]``.
+"""``polyth bounds MECH [--B 2 --eps 1e-3 --d 4] [--causal prefix|nested] [--json]``.
 
 Prints :func:`polyth.bounds`: the exact plan and its cost, the lower bounds that
 apply, tight/gap/open, the approximation threshold, and with ``--B`` and ``--eps``
-the approximate algorithm's degree, rank, error and crossover.
+the approximate algorithm's degree, rank, error and crossover, at the head dimension ``--d``
+(default :data:`polyth.verify.defaults.D`, the one every command shares).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.text import Text
 from polyth.cli.arguments import add_mechanism_argument
 from polyth.mechanism import zoo
 from polyth.theory.bounds import Bounds, bounds
+from polyth.verify.defaults import D
 
 
 def register(subparsers) -> None:
@@ -23,7 +25,7 @@ def register(subparsers) -> None:
     add_mechanism_argument(parser)
     parser.add_argument("--B", type=float, default=None, help="bound on every entry of Q (with --eps)")
     parser.add_argument("--eps", type=float, default=None, help="relative error per factor (with --B)")
-    parser.add_argument("--d", type=int, default=None, help="head dimension for --B/--eps (default 64)")
+    parser.add_argument("--d", type=int, default=None, help=f"head dimension for --B/--eps (default {D})")
     parser.add_argument("--causal", choices=["prefix", "nested"], default=None, help="causal mask")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     parser.set_defaults(handler=run)
@@ -40,7 +42,8 @@ def table(report: Bounds) -> Table:
 
 
 def run(args) -> int:
-    report = bounds(zoo.from_spec(args.mechanism), B=args.B, eps=args.eps, causal=args.causal, d=args.d)
+    d = D if args.d is None and args.B is not None else args.d
+    report = bounds(zoo.from_spec(args.mechanism), B=args.B, eps=args.eps, causal=args.causal, d=d)
     if args.json:
         print(report.to_json())
     else:

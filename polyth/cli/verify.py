@@ -1,16 +1,18 @@
 """``polyth verify runtime|approx MECH ...``: check polyth's predictions on this machine.
 
-``polyth verify runtime MECH [--method exact|naive|approx] [--n 256,512,...] [--backend cpu|cuda|auto]
-[--band 0.25] [--repeats 5] [--d 32] [--json] [--plot FILE]`` times the computation over a
-geometric grid of n (median of ≥ 5 runs after a warm-up), fits log time against log n and
-time against the predicted operation count, and compares the fitted exponent with the
-predicted one (ω = 3 for matrix products: what the kernels run). Exit status 1 when the
-measured exponent is outside the band.
+``polyth verify runtime MECH [--method exact|naive|approx] [--n 256,512,...] [--budget 30]
+[--backend cpu|cuda|auto] [--band 0.25] [--repeats 5] [--d 4] [--threads K] [--json] [--plot FILE]``
+times the computation over sizes chosen by a time budget (or given), keeps the fastest of the
+repeats, fits T = a + κ·N(n) against the predicted operation count and the overhead-corrected
+exponent with a 95% interval, and prints the verdict (PASS, FAIL, INCONCLUSIVE) with its reason
+(docs/design.md §6).
 
-``polyth verify approx MECH --B 1,2 --eps 1e-3 [--n 64] [--d 2] [--json] [--plot FILE]``
-measures the largest error of ``method="approx"`` over random inputs with entries in
-[−B, B] against the predicted bound, for each B (degree, rank, crossover n, threshold
-B* = (ln n)^{1/k}). Exit status 1 when a measured error exceeds its bound.
+``polyth verify approx MECH --B 0.5,1,2 (--eps 1e-3 | --degree 6) [--n 64] [--d 4] [--json]
+[--plot FILE]`` measures the largest error of ``method="approx"`` on random and adversarial
+inputs with entries in [−B, B] against the predicted bound, for each B (degree, rank, crossover
+n, measured ÷ bound, B* = (ln n)^{1/k}).
+
+Both exit with status 1 only when a prediction is refuted (a FAIL); an INCONCLUSIVE exits 0.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import json
 import sys
 
 from polyth.cli.arguments import add_mechanism_argument
+from polyth.cli.verdicts import print_verdicts
 from polyth.errors import InputError
 from polyth.mechanism import zoo
-from polyth.verify.fit import DEFAULT_BAND
+from polyth.verify import defaults
 
-FAILED = 1
+REFUTED = 1
 
 
 def _numbers(text: str, kind, what: str) -> list:
@@ -48,18 +51,31 @@ def register(subparsers) -> None:
     add_mechanism_argument(runtime)
     runtime.add_argument("--method", choices=["exact", "naive", "approx"], default="exact")
     runtime.add_argument(
-        "--n", default=None, help="comma-separated sizes, e.g. 256,512,1024 (default: chosen)"
+        "--n", default=None, help="comma-separated sizes, e.g. 256,512,1024 (default: chosen by --budget)"
+    )
+    runtime.add_argument(
+        "--budget",
+        type=float,
+        default=defaults.BUDGET_SECONDS,
+        help=f"seconds of measurement that choose the sizes ({defaults.BUDGET_SECONDS:g})",
     )
     runtime.add_argument("--backend", choices=["auto", "cpu", "cuda", "cudasim"], default="cpu")
     runtime.add_argument("--causal", choices=["prefix", "nested"], default=None)
-    runtime.add_argument("--band", type=float, default=DEFAULT_BAND, help="pass band on the exponent (0.25)")
-    runtime.add_argument("--repeats", type=int, default=5, help="timed runs per size, at least 5")
-    runtime.add_argument("--d", type=int, default=None, help="head dimension (32; approx: 4)")
+    runtime.add_argument(
+        "--band", type=float, default=defaults.BAND, help=f"pass band on the exponent ({defaults.BAND:g})"
+    )
+    runtime.add_argument("--repeats", type=int, default=defaults.REPEATS, help="timed runs per size, ≥ 5")
+    runtime.add_argument("--d", type=int, default=defaults.D, help=f"head dimension ({defaults.D})")
     runtime.add_argument("--dv", type=int, default=None, help="value dimension (default d)")
     runtime.add_argument("--B", type=float, default=None, help="approx: entry bound (1)")
-    runtime.add_argument("--eps", type=float, default=None, help="approx: relative error per factor (1e-3)")
     runtime.add_argument(
-        "--max-seconds", type=float, default=0.5, help="longest single run of the default grid"
+        "--eps", type=float, default=None, help=f"approx: relative error per table ({defaults.EPS:g})"
+    )
+    runtime.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads to run with (default: the cores the load leaves free)",
     )
     _common(runtime)
     runtime.set_defaults(handler=run_runtime)
@@ -67,10 +83,14 @@ def register(subparsers) -> None:
     approx = checks.add_parser("approx", help="measured approximation error against the predicted bound")
     add_mechanism_argument(approx)
     approx.add_argument("--B", required=True, help="entry bound(s), comma-separated, e.g. 0.5,1,2")
-    approx.add_argument("--eps", type=float, required=True, help="relative error per factor, in (0, 0.5)")
-    approx.add_argument("--n", type=int, default=64, help="sequence length (64)")
-    approx.add_argument("--d", type=int, default=2, help="head dimension (2: ranks stay small)")
-    approx.add_argument("--dv", type=int, default=2, help="value dimension (2)")
+    degree = approx.add_mutually_exclusive_group(required=True)
+    degree.add_argument("--eps", type=float, help="relative error per table, in (0, 0.5): the degree follows")
+    degree.add_argument("--degree", type=int, help="a fixed Taylor degree for every table")
+    approx.add_argument(
+        "--n", type=int, default=defaults.SWEEP_N, help=f"sequence length ({defaults.SWEEP_N})"
+    )
+    approx.add_argument("--d", type=int, default=defaults.D, help=f"head dimension ({defaults.D})")
+    approx.add_argument("--dv", type=int, default=None, help="value dimension (default d)")
     approx.add_argument("--trials", type=int, default=3, help="random instances per B (3)")
     approx.add_argument("--causal", choices=["prefix", "nested"], default=None)
     approx.add_argument("--backend", choices=["auto", "cpu", "cuda", "cudasim"], default="cpu")
@@ -102,7 +122,8 @@ def run_runtime(args) -> int:
         band=args.band,
         B=args.B,
         eps=args.eps,
-        max_seconds=args.max_seconds,
+        budget=args.budget,
+        threads=args.threads,
         progress=not args.quiet,
         label=args.mechanism,
     )
@@ -114,7 +135,7 @@ def run_runtime(args) -> int:
         _print_runtime(result)
         if args.plot:
             print(f"plot: {args.plot}")
-    return 0 if result.passed else FAILED
+    return REFUTED if result.verdict.refuted else 0
 
 
 def _print_runtime(result) -> None:
@@ -123,18 +144,18 @@ def _print_runtime(result) -> None:
     from rich.text import Text
 
     table = Table(title=f"polyth verify runtime: {result.mechanism} ({result.method}, {result.backend})")
-    for column in ("n", "median ms", "predicted operations", "ns / op", "steps (median)"):
+    for column in ("n", "fastest ms", "slowest ms", "predicted operations", "ns / op", "steps (fastest)"):
         table.add_column(column, justify="left" if column.startswith("steps") else "right")
     for row in result.rows():
         table.add_row(
             str(row["n"]),
-            f"{row['median_ms']:.4g}",
+            f"{row['min_ms']:.4g}",
+            f"{row['max_ms']:.4g}",
             f"{row['operations']:.3e}",
             f"{row['ns_per_operation']:.3g}",
             Text(row["steps"]),
         )
-    console = Console(file=sys.stdout, width=140)
-    console.print(table)
+    Console(file=sys.stdout, width=140).print(table)
     print(f"predicted: {result.prediction.basis}")
     print(result.summary())
 
@@ -142,13 +163,14 @@ def _print_runtime(result) -> None:
 def run_approx(args) -> int:
     from polyth.verify import plots
     from polyth.verify.approx_check import sweep_B
+    from polyth.verify.verdict import approx_verdict
 
     m = zoo.from_spec(args.mechanism)
-    Bs = _numbers(args.B, float, "--B")
     checks = sweep_B(
         m,
-        Bs,
+        _numbers(args.B, float, "--B"),
         args.eps,
+        degree=args.degree,
         n=args.n,
         d=args.d,
         dv=args.dv,
@@ -157,15 +179,17 @@ def run_approx(args) -> int:
         backend=args.backend,
         label=args.mechanism,
     )
+    verdict = approx_verdict(checks)
     if args.plot:
-        plots.approx_figure(checks, args.plot)
+        plots.approx_figure(checks, args.plot, eps=args.eps)
     if args.json:
-        print(json.dumps([c.to_dict() for c in checks], indent=2, ensure_ascii=False))
+        print(json.dumps({"verdict": verdict.to_dict(), "checks": [c.to_dict() for c in checks]}, indent=2))
     else:
         _print_approx(checks)
+        print_verdicts([(args.mechanism, "approximation", verdict)], "polyth verify approx: verdict")
         if args.plot:
             print(f"plot: {args.plot}")
-    return FAILED if any(c.passed is False for c in checks) else 0
+    return REFUTED if verdict.refuted else 0
 
 
 def _print_approx(checks) -> None:
@@ -173,20 +197,23 @@ def _print_approx(checks) -> None:
     from rich.table import Table
 
     first = checks[0]
+    fixed = f"degree {first.degree}" if first.eps is None else f"eps = {first.eps:g}"
     table = Table(
-        title=f"polyth verify approx: {first.mechanism} (n = {first.n}, d = {first.d}, eps = {first.eps:g}, "
+        title=f"polyth verify approx: {first.mechanism} (n = {first.n}, d = {first.d}, {fixed}, "
         f"B* = (ln n)^(1/{first.k}) = {first.threshold:.3g})"
     )
-    for column in (
+    columns = (
         "B",
         "degree",
         "rank",
         "ran g / r",
         "crossover n",
-        "predicted bound",
-        "measured",
-        "within",
-    ):
+        "bound",
+        "adversarial",
+        "random",
+        "adv ÷ bound",
+    )
+    for column in columns:
         table.add_column(column, justify="right")
     for c in checks:
         table.add_row(
@@ -196,9 +223,12 @@ def _print_approx(checks) -> None:
             "—" if c.executed is None else f"{c.executed['degree']} / {c.executed['rank']}",
             "never" if c.crossover_n is None else str(c.crossover_n),
             f"{c.predicted_error:.3g}",
-            "not run" if c.measured_error is None else f"{c.measured_error:.2e}",
-            {True: "yes", False: "NO", None: "rank too large"}[c.passed],
+            "not run" if c.measured_adversarial is None else f"{c.measured_adversarial:.2e}",
+            "not run" if c.measured_random is None else f"{c.measured_random:.2e}",
+            "—" if c.ratio is None else f"{c.ratio:.2g}",
         )
-    console = Console(file=sys.stdout, width=140)
-    console.print(table)
-    print(f"error = max |approx − exact| / Π max|V| over {first.trials} trial(s); oracle: {first.oracle}")
+    Console(file=sys.stdout, width=150).print(table)
+    print(
+        f"error = max |approx − exact| / Π max|V| over {first.trials} random and {first.instances} "
+        f"adversarial instance(s); oracle: {first.oracle}"
+    )
