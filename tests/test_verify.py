@@ -4,6 +4,7 @@ them), and `polyth verify` behaves on the CLI. The estimator's verdicts on synth
 in test_estimator.py."""
 
 import json
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -291,6 +292,16 @@ def test_the_error_rises_with_B_at_a_fixed_degree_and_crosses_eps_near_the_bound
     theory = crossing_B(Bs, [c.predicted_error for c in checks], 1e-3)
     found = crossing_B(Bs, measured, 1e-3)
     assert theory <= found <= 1.25 * theory
+    assert approx_verdict(checks).status == PASS
+
+
+def test_the_sweep_stops_running_once_the_error_has_saturated_without_a_bound():
+    checks = sweep_B(zoo.self_attention(), [1.0, 2.0, 2.5, 3.0], degree=6, n=16, trials=1)
+    saturated = next(i for i, c in enumerate(checks) if (c.measured_adversarial or 0) >= 1)
+    assert math.isinf(checks[saturated].predicted_error) and saturated < len(checks) - 1
+    for c in checks[saturated + 1 :]:
+        assert c.measured_error is None and c.oracle.startswith("not run: the error reached")
+        assert c.degree == 6 and c.rank == 210  # the prediction is still reported
     assert approx_verdict(checks).status == PASS
 
 

@@ -204,8 +204,10 @@ def check_approx(
     label: str | None = None,
     max_run_rank: int = MAX_RUN_RANK,
     degree: int | None = None,
+    skip: str | None = None,
 ) -> ApproxCheck:
-    """The theory's bound at B (degree from ``eps``, or ``degree``) and the worst measured errors."""
+    """The theory's bound at B (degree from ``eps``, or ``degree``) and the worst measured errors;
+    ``skip``: run nothing and say why (the prediction is still reported)."""
     if not isinstance(m, Mechanism):
         raise InputError(f"expected a polyth Mechanism, got {type(m).__name__}")
     n = _check_positive_int("n", n, 2, 1 << 16)
@@ -214,8 +216,8 @@ def check_approx(
     trials = _check_positive_int("trials", trials, 1, 100)
     a, options = approximation(m, B, eps, degree, d, causal, dv)
     random_error = adversarial_error = executed = None
-    oracle, instances = "not run: rank above the cap", 0
-    if a.rank <= max_run_rank:
+    oracle, instances = f"not run: {skip or 'rank above the cap'}", 0
+    if skip is None and a.rank <= max_run_rank:
         rng = np.random.default_rng(seed)
         Q = [rng.uniform(-B, B, (trials, n, d)) for _ in m.input_slots]
         V = {v + 1: rng.standard_normal((trials, n, dv)) for v in m.values}
@@ -265,13 +267,34 @@ def _degrees_and_ranks(tables) -> dict:
     }
 
 
+SATURATED = 1.0  # an error ≥ max|V| product: the output says nothing any more
+
+
 def sweep_B(
     m: Mechanism, Bs: Sequence[float], eps: float | None = None, degree: int | None = None, **options
 ) -> list[ApproxCheck]:
-    """:func:`check_approx` for every B (ascending)."""
+    """:func:`check_approx` for every B (ascending). Once the adversarial error has reached
+    Π max|V(a)| where no bound holds (δ ≥ 1), larger B are predicted but not run: the error can
+    only grow towards its ceiling 2 there, and there is no bound left to test."""
     if not Bs:
         raise InputError("give at least one value of B to sweep")
-    return [check_approx(m, B, eps, degree=degree, **options) for B in sorted(Bs)]
+    checks: list[ApproxCheck] = []
+    for B in sorted(Bs):
+        saturated = next(
+            (
+                c
+                for c in checks
+                if (c.measured_adversarial or 0) >= SATURATED and math.isinf(c.predicted_error)
+            ),
+            None,
+        )
+        skip = (
+            None
+            if saturated is None
+            else f"the error reached {saturated.measured_adversarial:.2g} at B = {saturated.B:g}"
+        )
+        checks.append(check_approx(m, B, eps, degree=degree, skip=skip, **options))
+    return checks
 
 
 def crossing_B(Bs: Sequence[float], errors: Sequence[float | None], level: float) -> float | None:
