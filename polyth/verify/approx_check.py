@@ -33,7 +33,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -279,21 +278,16 @@ def sweep_B(
     if not Bs:
         raise InputError("give at least one value of B to sweep")
     checks: list[ApproxCheck] = []
+    skip = None
     for B in sorted(Bs):
-        saturated = next(
-            (
-                c
-                for c in checks
-                if (c.measured_adversarial or 0) >= SATURATED and math.isinf(c.predicted_error)
-            ),
-            None,
-        )
-        skip = (
-            None
-            if saturated is None
-            else f"the error reached {saturated.measured_adversarial:.2g} at B = {saturated.B:g}"
-        )
         checks.append(check_approx(m, B, eps, degree=degree, skip=skip, **options))
+        last = checks[-1]
+        if (
+            skip is None
+            and (last.measured_adversarial or 0) >= SATURATED
+            and math.isinf(last.predicted_error)
+        ):
+            skip = f"the error reached {last.measured_adversarial:.2g} at B = {last.B:g}"
     return checks
 
 
@@ -331,7 +325,3 @@ def degree_curve(k: int, Bs: Sequence[float], eps: float, d: int) -> list[int]:
 
     m = zoo.self_attention() if k == 2 else zoo.tensor(k)
     return [taylor_degree(factor_range(m, (0,), float(B), d), eps) for B in Bs]
-
-
-def checks_to_json(checks: Sequence[ApproxCheck]) -> str:
-    return json.dumps([c.to_dict() for c in checks], indent=2, ensure_ascii=False)

@@ -1,9 +1,10 @@
 """PNG figures of the verifications (matplotlib's Agg canvas; pyplot and its global state unused).
 
 * :func:`runtime_figure`: left, time against n on log-log axes (every repeat faint, the fastest
-  bold), the count fit a + κ·N(n), a line of the measured exponent and one of the predicted
-  slope through the largest size; right, time against the predicted operation count N, with
-  the fitted overhead a and the 10 × a that the verdict asks the largest run's work to reach;
+  bold), the count fit a′ + κ·N(n), the free fit a + c·n^α of the measured exponent and a line of
+  the predicted slope through the largest size; right, time against the predicted operation
+  count N with the count fit, the overhead a and the 11a (work 10a above it) that the verdict
+  asks the largest run to reach;
 * :func:`approx_figure`: measured error (adversarial and random inputs) and the predicted bound
   against B, with ε, the B where each crosses ε and B* = (ln n)^{1/k} marked;
 * :func:`threshold_figure`: the theory's degree, rank and crossover n against B, B* marked;
@@ -46,9 +47,9 @@ def runtime_figure(results: Sequence, path: Path | str, title: str | None = None
         by_n.plot([e[0] for e in every], [e[2] for e in every], ".", color=colour, alpha=0.25)
         by_n.plot(n, fastest, "o", color=colour, label=f"{r.method}: fastest of {len(r.points[0].repeats)}")
         grid = np.geomspace(n.min(), n.max(), 50)
-        overhead = r.count_fit.overhead_seconds
+        overhead = r.estimate.overhead  # of the free fit a + c·n^α, which the verdict uses
         counts = [r.prediction.count(int(x)) for x in grid]
-        by_n.plot(grid, r.count_fit.predict(counts), "-", color=colour, alpha=0.5, label="a + κ·N(n)")
+        by_n.plot(grid, r.count_fit.predict(counts), "-", color=colour, alpha=0.5, label="a′ + κ·N(n)")
         if math.isfinite(r.measured_exponent):
             scale = (fastest[-1] - overhead) / n[-1] ** r.measured_exponent
             by_n.plot(
@@ -75,7 +76,8 @@ def runtime_figure(results: Sequence, path: Path | str, title: str | None = None
             r.count_fit.predict(line),
             "-",
             color=colour,
-            label=f"a = {1e3 * overhead:.3g} ms, κ = {1e9 * r.count_fit.seconds_per_operation:.3g} ns/op",
+            label=f"a′ + κ·N: a′ = {1e3 * r.count_fit.overhead_seconds:.3g} ms, "
+            f"κ = {1e9 * r.count_fit.seconds_per_operation:.3g} ns/op",
         )
         if overhead > 0:
             by_count.axhline(overhead, color=colour, linestyle=":", alpha=0.6)
@@ -83,7 +85,7 @@ def runtime_figure(results: Sequence, path: Path | str, title: str | None = None
     by_n.set_xscale("log", base=2)
     by_n.set_xlabel("n (sequence length)")
     by_count.set_xscale("log")
-    by_count.set_xlabel("predicted operations N(n) (dotted: overhead a; dash-dot: a + 10a)")
+    by_count.set_xlabel("predicted operations N(n) (dotted: overhead a of the free fit; dash-dot: 11a)")
     for axes in (by_n, by_count):
         axes.set_yscale("log")
         axes.set_ylabel("seconds")

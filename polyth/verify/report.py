@@ -86,18 +86,11 @@ class Settings:
 
     @classmethod
     def for_mode(cls, quick: bool) -> Settings:
+        d, eps, repeats = defaults.D, defaults.EPS, defaults.REPEATS
         if quick:
-            return cls(defaults.QUICK_BUDGET_SECONDS, defaults.REPEATS, (0.5, 1.0, 1.5), 16, defaults.D, 1,
-                       defaults.EPS, True)  # fmt: skip
+            return cls(defaults.QUICK_BUDGET_SECONDS, repeats, (0.5, 1.0, 1.5), 16, d, 1, eps, quick=True)
         return cls(
-            defaults.BUDGET_SECONDS,
-            defaults.REPEATS,
-            defaults.SWEEP_B,
-            defaults.SWEEP_N,
-            defaults.D,
-            3,
-            defaults.EPS,
-            False,
+            defaults.BUDGET_SECONDS, repeats, defaults.SWEEP_B, defaults.SWEEP_N, d, 3, eps, quick=False
         )
 
 
@@ -117,7 +110,6 @@ class Check:
 @dataclass
 class CaseResult:
     case: Case
-    mechanism_name: str = ""
     bounds_markdown: str = ""
     bounds: dict | None = None
     runtime: list[RuntimeVerification] = field(default_factory=list)
@@ -141,12 +133,6 @@ class Report:
     @property
     def refuted(self) -> bool:
         return any(c.verdict.refuted for c in self.checks)
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for c in self.checks:
-            out[c.verdict.status] = out.get(c.verdict.status, 0) + 1
-        return out
 
 
 def machine() -> dict:
@@ -214,7 +200,7 @@ def run_case(case: Case, settings: Settings, folder: Path, backend: str, progres
     slug = case.spec.replace(":", "")
     try:
         m = _mechanism(case)
-        result.mechanism_name, result.k = m.name or str(m.polynomial), m.k
+        result.k = m.k
         try:
             b = bounds(m, B=defaults.REFERENCE_B, eps=settings.eps, d=settings.d)
         except PolyError:  # a feature-map similarity: nothing to approximate (said below)
@@ -245,7 +231,7 @@ def run_case(case: Case, settings: Settings, folder: Path, backend: str, progres
         result.checks.append(Check(case.title, name, r.verdict))
     if result.runtime:
         result.figures["runtime"] = f"runtime-{slug}.png"
-        plots.runtime_figure(result.runtime, folder / result.figures["runtime"], title=f"{case.title}")
+        plots.runtime_figure(result.runtime, folder / result.figures["runtime"], title=case.title)
     try:
         exp_form(m)
     except InputError as exc:

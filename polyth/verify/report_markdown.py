@@ -118,10 +118,11 @@ def runtime_markdown(r) -> list[str]:
         f"- measured α = {_fmt(e.exponent, '.3f')}, {fit.CONFIDENCE:.0%} interval {_fmt(low, '.3f')} … "
         f"{_fmt(high, '.3f')}, over n = {', '.join(map(str, e.fitted_sizes)) or '—'}; "
         f"uncorrected log-log slope {r.fit.exponent:.3f}",
-        f"- T = a + κ·N(n): overhead a = {1e3 * e.overhead:.3g} ms, "
-        f"κ = {1e9 * e.count.seconds_per_operation:.3g} ns per operation, R² {e.count.r_squared:.4f}; "
-        "at the largest n the work is "
-        f"{_fmt(e.work_to_overhead, '.3g')}× the overhead",
+        f"- overhead a = {1e3 * e.overhead:.3g} ms per call (free fit a + c·n^α); at the largest n the "
+        f"time above it is {_fmt(e.work_to_overhead, '.3g')}× a",
+        f"- time against the predicted operation count, T = a′ + κ·N(n): a′ = "
+        f"{1e3 * e.count.overhead_seconds:.3g} ms, κ = {1e9 * e.count.seconds_per_operation:.3g} ns per "
+        f"operation, R² {e.count.r_squared:.4f}",
         f"- {grid_text}; {r.backend}, {r.dtype}, d = {r.d}, dv = {r.dv}",
         f"- conditions: {r.load.describe() if r.load else 'not recorded'}",
         "",

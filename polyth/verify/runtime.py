@@ -188,9 +188,9 @@ class RuntimeVerification:
         return (
             f"{self.mechanism} {self.method} on {self.backend}: {self.verdict.line()} "
             f"(n = {self.sizes[0]} … {self.sizes[-1]}, fastest of {len(self.points[0].repeats)} runs per "
-            f"size; operation count's slope on this grid {self.grid_exponent:.2f}; T = a + κN: "
-            f"a = {1e3 * fit.overhead_seconds:.3g} ms, κ = {1e9 * fit.seconds_per_operation:.3g} ns/op"
-            f"{conditions})"
+            f"size; overhead a = {1e3 * self.estimate.overhead:.3g} ms; operation count's slope on this "
+            f"grid {self.grid_exponent:.2f}; T = a′ + κN: κ = {1e9 * fit.seconds_per_operation:.3g} ns/op, "
+            f"R² {fit.r_squared:.3f}{conditions})"
         )
 
     def to_dict(self) -> dict:
