@@ -153,6 +153,30 @@ def test_a_cubic_plan_reaches_ten_times_its_overhead_within_the_report_budget():
     assert time_once(grid.sizes[-1]) - 1e-3 >= 10 * 1e-3 and grid.sizes[-1] >= 1024
 
 
+def test_a_probe_slower_than_modelled_does_not_shrink_the_grid_to_nothing():
+    """Star-4 under load: the probe at n = 16384 took 9.2 s (6× the one before) and used up the
+    budget; the grid still measures up to where half the budget allows."""
+    prediction = predict(zoo.star(4), "exact", d=4, dv=4)
+
+    def time_once(n):
+        return 1e-3 + 1e-10 * prediction.count(n) * (6 if n == 16384 else 1)
+
+    grid = choose_grid(prediction.count, time_once, budget=30.0, repeats=5)
+    assert grid.sizes[-1] >= 4096 and len(grid.sizes) == 7
+
+
+def test_the_largest_n_still_fits_the_budget():
+    """Linear attention under load: the probe at the largest n, 2²², took 20× what was modelled."""
+    prediction = predict(zoo.linear(), "exact", d=4, dv=4)
+
+    def time_once(n):
+        return 1e-4 + 1e-9 * prediction.count(n) * (20 if n == 1 << 22 else 1)
+
+    grid = choose_grid(prediction.count, time_once, budget=10.0, repeats=5)
+    assert grid.stopped_by == "largest n" and [n for n, _ in grid.probes][-1] == 1 << 22
+    assert grid.sizes[-1] < 1 << 22 and grid.planned_seconds > 10.0  # the probe overran, not the grid
+
+
 def test_a_refused_size_ends_the_grid_and_a_refused_start_is_raised():
     prediction = predict(zoo.path(3), "naive", d=4, dv=4)
 

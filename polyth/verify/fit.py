@@ -5,9 +5,10 @@ The runtime estimator, :func:`estimate`, from the k timed repeats at each size n
 1. **The time of a size is the minimum of its repeats.** Interference (another process, a
    thread waiting for its core, a page fault) only ever adds time, so the fastest repeat is
    the least contaminated; a median is contaminated as soon as half the repeats are.
-2. **Overhead** a: from the free fit T(n) = a + c·n^α (a ≥ 0; least squares on relative
-   residuals, α profiled on a grid of step 0.005 in [0.5, 8], a and c solved exactly for each α).
-   It uses no prediction, so a wrong prediction cannot pull the exponent towards itself.
+2. **Overhead** a: from the free fit T(n) = a + c·n^α (c ≥ 0, least squares on log T, α
+   profiled over [0.5, 8]), with 0 ≤ a ≤ the fastest call seen (an overhead per call cannot
+   exceed a whole call; the probes at smaller n give the tightest cap). It uses no prediction, so
+   a wrong prediction cannot pull the exponent towards itself.
 3. **Exponent** α: least-squares slope of log(T − a) against log n over the sizes whose time is
    at least twice the overhead (the overhead-corrected times; below, T − a is mostly the error
    of a).
@@ -19,7 +20,7 @@ The runtime estimator, :func:`estimate`, from the k timed repeats at each size n
    repeats of one size were slowed, even when their fastest one was clean.
 
 Beside it, the **count fit** ``T(n) = a′ + κ · N(n)`` against the plan's predicted operation
-count N (non-negative least squares on relative residuals, :func:`fit_operation_count`) gives
+count N (non-negative least squares on log T, :func:`fit_operation_count`) gives
 the time per operation κ and says (R²) how well the prediction's count explains the times; and
 :func:`fit_exponent` is the plain log-log slope (:func:`scipy.stats.linregress`).
 
@@ -27,7 +28,7 @@ Example::
 
     >>> sizes = [1024, 2048, 4096, 8192]
     >>> e = estimate(sizes, [[1e-3 + 1e-9 * n**2] * 5 for n in sizes], [n**2 for n in sizes])
-    >>> round(e.exponent, 6), round(1e3 * e.overhead, 6), e.fitted_sizes
+    >>> round(e.exponent, 4), round(1e3 * e.overhead, 4), e.fitted_sizes
     (2.0, 1.0, (1024, 2048, 4096, 8192))
 """
 
@@ -154,24 +155,42 @@ def fit_exponent(sizes, seconds) -> ExponentFit:
 
 
 def fit_operation_count(operations, seconds) -> CountFit:
-    """``T = a′ + κ·N`` with a′, κ ≥ 0, least squares on relative residuals (the count fit)."""
+    """``T = a′ + κ·N`` with a′, κ ≥ 0, least squares on log T (the count fit)."""
     x, y = _pair(operations, seconds, "operation counts")
-    overhead, per_operation = _count_fit(x, y)
+    (overhead, per_operation), _ = _log_fit(x, y)
     predicted = overhead + per_operation * x
     total = float(((y - y.mean()) ** 2).sum())
     r_squared = 1.0 - float(((y - predicted) ** 2).sum()) / total if total > 0 else float("nan")
     return CountFit(per_operation, overhead, r_squared)
 
 
-def _count_fit(operations: np.ndarray, seconds: np.ndarray) -> tuple[float, float]:
-    from scipy.optimize import nnls
+def _log_fit(
+    column: np.ndarray, times: np.ndarray, cap: float = math.inf
+) -> tuple[tuple[float, float], float]:
+    """(a, c), 0 ≤ a ≤ cap and c ≥ 0, minimising Σ (log(a + c·column) − log T)²
+    (:func:`scipy.optimize.least_squares` from the relative least-squares solution of
+    :func:`scipy.optimize.nnls`), and that sum. Timing errors are multiplicative, so residuals are
+    taken in log T: unlike relative residuals (a + c·x)/T − 1, they weigh a fit twice too high and
+    one twice too low alike."""
+    from scipy.optimize import least_squares, nnls
 
-    design = np.column_stack([np.ones_like(operations), operations]) / seconds[:, None]
-    scale = np.linalg.norm(design, axis=0)
-    scale[scale == 0] = 1.0
-    solution, _ = nnls(design / scale, np.ones_like(seconds))
-    overhead, per_operation = solution / scale
-    return float(overhead), float(per_operation)
+    scale = column.max()
+    x, log_t = column / scale, np.log(times)
+    start, _ = nnls(np.column_stack([np.ones_like(x), x]) / times[:, None], np.ones_like(times))
+    start[0] = min(start[0], cap)
+
+    def residuals(p):
+        return np.log(np.maximum(p[0] + p[1] * x, 1e-300)) - log_t
+
+    def jacobian(p):
+        return np.column_stack([np.ones_like(x), x]) / np.maximum(p[0] + p[1] * x, 1e-300)[:, None]
+
+    inside = np.clip(start, 1e-12 * times.min(), [cap * (1 - 1e-9), np.inf])
+    fit = least_squares(residuals, inside, jac=jacobian, bounds=([0.0, 0.0], [cap, np.inf]),
+                        x_scale=times.max(), xtol=1e-12, ftol=1e-12)  # fmt: skip
+    # the solver stops just inside a bound; the start is exact where the data are (a = 0, no noise)
+    best = min((start, fit.x), key=lambda p: float((residuals(p) ** 2).sum()))
+    return (float(best[0]), float(best[1] / scale)), float((residuals(best) ** 2).sum())
 
 
 def _r_squared(r: float) -> float:
@@ -180,41 +199,37 @@ def _r_squared(r: float) -> float:
 
 # Every mechanism reads its n·d inputs, so no exponent is below 1; from 0.5 the constant a stays
 # separable from c·n^α (at α = 0 they are the same column).
-ALPHAS = np.arange(0.5, 8.0 + 1e-9, 0.005)
+ALPHA_RANGE = (0.5, 8.0)
 
 
-def free_overhead(sizes: np.ndarray, times: np.ndarray) -> float:
-    """Step 2: a of the least-squares fit T = a + c·n^α (a, c ≥ 0) on relative residuals.
+def free_overhead(sizes: np.ndarray, times: np.ndarray, cap: float = math.inf) -> float:
+    """Step 2: a of the least-squares fit log T ≈ log(a + c·n^α) (0 ≤ a ≤ cap, c ≥ 0), α profiled
+    over [0.5, 8]: a grid of step 0.25, then :func:`scipy.optimize.minimize_scalar` between the
+    best grid point's neighbours."""
+    from scipy.optimize import minimize_scalar
 
-    For every α on the grid, the best non-negative (a, c) is the best of three candidates: the
-    unconstrained solution when both are ≥ 0, a alone (c = 0) and c alone (a = 0)."""
-    u = 1.0 / times  # the a column, relative
-    v = sizes[None, :] ** ALPHAS[:, None] / times  # the c column for every α
-    uu, uv, vv = u @ u, v @ u, (v * v).sum(axis=1)
-    u1, v1 = u.sum(), v.sum(axis=1)
-    det = uu * vv - uv * uv
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = (u1 * vv - v1 * uv) / det
-        c = (uu * v1 - uv * u1) / det
-    feasible = np.isfinite(a) & np.isfinite(c) & (a >= 0) & (c >= 0)
-    candidates = [
-        (np.where(feasible, a, 0.0), np.where(feasible, c, 0.0), feasible),
-        (np.full_like(vv, u1 / uu), np.zeros_like(vv), np.ones_like(feasible)),  # a alone
-        (np.zeros_like(vv), v1 / vv, np.ones_like(feasible)),  # c·n^α alone
-    ]
-    best, best_residual = 0.0, math.inf
-    for a_k, c_k, ok in candidates:
-        residual = np.where(ok, ((a_k[:, None] * u + c_k[:, None] * v - 1.0) ** 2).sum(axis=1), np.inf)
-        i = int(np.argmin(residual))
-        if residual[i] < best_residual:
-            best, best_residual = float(a_k[i]), float(residual[i])
-    return best
+    relative = sizes / sizes.max()
+
+    def profile(alpha: float) -> float:
+        return _log_fit(relative**alpha, times, cap)[1]
+
+    grid = np.arange(ALPHA_RANGE[0], ALPHA_RANGE[1] + 1e-9, 0.25)
+    i = int(np.argmin([profile(alpha) for alpha in grid]))
+    bracket = (grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)])
+    alpha = minimize_scalar(profile, bounds=bracket, method="bounded", options={"xatol": 1e-9}).x
+    return _log_fit(relative**alpha, times, cap)[0][0]
 
 
 def estimate(
-    sizes: Sequence[int], repeats: Sequence[Sequence[float]], operations: Sequence[float]
+    sizes: Sequence[int],
+    repeats: Sequence[Sequence[float]],
+    operations: Sequence[float],
+    fastest_call: float = math.inf,
 ) -> Estimate:
-    """The runtime estimator of the module docstring on ``repeats[i]``, the timed runs at ``sizes[i]``."""
+    """The runtime estimator of the module docstring on ``repeats[i]``, the timed runs at ``sizes[i]``.
+
+    The overhead per call is at most the fastest call seen: ``fastest_call`` (e.g. a probe at a
+    smaller size) or the fastest repeat here."""
     from scipy import stats
 
     n = _positive_series("sizes", sizes)
@@ -225,7 +240,7 @@ def estimate(
     if len(np.unique(n)) != len(n) or len(n) < 2:
         raise InputError(f"give at least two distinct sizes, got {list(sizes)}")
     times = np.array([s.min() for s in samples])
-    overhead = free_overhead(n, times)
+    overhead = free_overhead(n, times, min(fastest_call, float(times.min())))
     keep = times >= CORRECTED_FROM * overhead
     slope = stderr = math.nan
     interval = (math.nan, math.nan)

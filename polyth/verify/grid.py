@@ -11,7 +11,8 @@ its time allows. :func:`choose_grid`:
 3. **stop** doubling when the next probe plus the measurement of a grid topped there would
    exceed the budget, or at n = 2²²;
 4. **grid**: the largest top size n_max on a √2 lattice whose measurement fits the rest of the
-   budget, and ``points`` sizes n_max·2^(−j/2) below it (7 by default: n_max / 8 … n_max).
+   budget (at least half of it: a probe slower than modelled must not shrink the grid to
+   nothing), and ``points`` sizes n_max·2^(−j/2) below it (7 by default: n_max / 8 … n_max).
 
 The measurement of a grid costs (repeats + 1) · Σ_j T̂(n_j): a warm-up and the repeats at every
 size. The budget is modelled time (probes and measurement as timed), so compile time does not
@@ -117,11 +118,13 @@ def choose_grid(
             break
         n *= 2
     model = _model(count, probes)
+    # A probe can take longer than modelled (a load spike): the measurement keeps at least half
+    # the budget, so that one slow probe does not shrink the grid to nothing.
+    left = max(budget - spent, budget / 2)
     top = n
-    if stopped_by == "budget":
-        if spent + measurement(_lattice(n * GRID_RATIO), model) <= budget:
-            top = _lattice(n * GRID_RATIO)
-        while top > probes[0][0] and spent + measurement(top, model) > budget:
-            top = _lattice(top / GRID_RATIO)
+    if 2 * n <= LARGEST_N and stopped_by == "budget" and measurement(_lattice(n * GRID_RATIO), model) <= left:
+        top = _lattice(n * GRID_RATIO)
+    while top > probes[0][0] and measurement(top, model) > left:
+        top = _lattice(top / GRID_RATIO)
     sizes = grid_below(top, points)
     return Grid(tuple(sizes), budget, tuple(probes), stopped_by, spent + measurement(top, model))

@@ -183,7 +183,8 @@ class RuntimeVerification:
         ]
 
     def summary(self) -> str:
-        conditions = f"; {self.load.describe()}" if self.load else ""
+        said = self.load is None or self.load.shared  # a busy machine's verdict describes the load already
+        conditions = "" if said else f"; {self.load.describe()}"
         fit = self.count_fit
         return (
             f"{self.mechanism} {self.method} on {self.backend}: {self.verdict.line()} "
@@ -366,7 +367,8 @@ def verify_runtime(
             bar.close()
     load.average_at_end = load_average()
     measured = tuple(timer.point(n, int(prediction.count(n))) for n in sizes)
-    result = estimate(sizes, [p.repeats for p in measured], [p.operations for p in measured])
+    fastest_probe = min((seconds for _, seconds in grid.probes), default=math.inf) if grid else math.inf
+    result = estimate(sizes, [p.repeats for p in measured], [p.operations for p in measured], fastest_probe)
     if grid is None:
         note = "; larger sizes would help"
     elif grid.stopped_by == "budget":
