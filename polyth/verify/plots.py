@@ -24,7 +24,9 @@ from matplotlib.figure import Figure
 from polyth.verify.approx_check import crossing_B, threshold_B
 from polyth.verify.verdict import MIN_WORK_TO_OVERHEAD
 
-_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
+_COLOURS = tuple(
+    f"tab:{c}" for c in ("blue", "orange", "green", "red", "purple", "brown", "pink", "olive", "cyan")
+)
 
 
 def _save(figure: Figure, path: Path | str) -> Path:
