@@ -154,6 +154,8 @@ def approx_markdown(checks, eps: float) -> list[str]:
     for c in checks:
         R = max((t["R"] for t in c.predicted["tables"]), default=0.0)
         within = {True: "yes", False: "**NO**", None: "not run"}[c.passed]
+        if c.passed and not math.isfinite(c.predicted_error):
+            within = "no bound to hold"
         lines.append(
             f"| {c.B:g} | {c.B / c.threshold:.2f} | {R:.3g} | {_bound(c.predicted_error)} | "
             f"{_fmt(c.measured_adversarial, '.2e')} | {_fmt(c.measured_random, '.2e')} | "
