@@ -200,6 +200,7 @@ def _r_squared(r: float) -> float:
 # Every mechanism reads its n·d inputs, so no exponent is below 1; from 0.5 the constant a stays
 # separable from c·n^α (at α = 0 they are the same column).
 ALPHA_RANGE = (0.5, 8.0)
+NEGLIGIBLE = 1e-6  # an overhead under this fraction of the fastest time is none
 
 
 def free_overhead(sizes: np.ndarray, times: np.ndarray, cap: float = math.inf) -> float:
@@ -217,7 +218,8 @@ def free_overhead(sizes: np.ndarray, times: np.ndarray, cap: float = math.inf) -
     i = int(np.argmin([profile(alpha) for alpha in grid]))
     bracket = (grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)])
     alpha = minimize_scalar(profile, bounds=bracket, method="bounded", options={"xatol": 1e-9}).x
-    return _log_fit(relative**alpha, times, cap)[0][0]
+    overhead = _log_fit(relative**alpha, times, cap)[0][0]
+    return overhead if overhead > NEGLIGIBLE * times.min() else 0.0  # the solver's 10⁻²⁵ s is a 0
 
 
 def estimate(
