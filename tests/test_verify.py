@@ -447,7 +447,7 @@ def test_cli_verify_approx(capsys, tmp_path):
         str(tmp_path / "a.png"),
     )
     assert code == 0 and "B* = (ln n)^(1/2)" in out and (tmp_path / "a.png").exists()
-    assert "PASS" in out and "adv ÷ bound" in out
+    assert "PASS" in out and "adv÷bound" in out
     code, out, _ = run(capsys, "verify", "approx", "self", "--B", "1", "--degree", "6", "--n", "8", "--json")
     data = json.loads(out)
     assert code == 0 and data["checks"][0]["passed"] is True and data["verdict"]["status"] == PASS

@@ -210,7 +210,7 @@ def _print_runtime(result) -> None:
 
     table = Table(title=f"polyth verify runtime: {result.mechanism} ({result.method}, {result.backend})")
     for column in ("n", "fastest ms", "slowest ms", "predicted operations", "ns / op", "steps (fastest)"):
-        table.add_column(column, justify="left" if column.startswith("steps") else "right")
+        table.add_column(column, justify="left" if column.startswith("steps") else "right", overflow="fold")
     for row in result.rows():
         table.add_row(
             str(row["n"]),
@@ -269,41 +269,35 @@ def run_approx(args) -> int:
 
 
 def _print_approx(checks) -> None:
+    from rich import box
     from rich.table import Table
 
     first = checks[0]
-    fixed = f"degree {first.degree}" if first.eps is None else f"eps = {first.eps:g}"
+    fixed = f"degree {first.degree}" if first.eps is None else f"ε = {first.eps:g}"
     table = Table(
         title=f"polyth verify approx: {first.mechanism} (n = {first.n}, d = {first.d}, {fixed}, "
-        f"B* = (ln n)^(1/{first.k}) = {first.threshold:.3g})"
+        f"B* = (ln n)^(1/{first.k}) = {first.threshold:.3g})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
-    columns = (
-        "B",
-        "degree",
-        "rank",
-        "ran g / r",
-        "crossover n",
-        "bound",
-        "adversarial",
-        "random",
-        "adv ÷ bound",
-    )
-    for column in columns:
-        table.add_column(column, justify="right")
+    for column in ("B", "g", "r", "ran g/r", "n₀", "bound", "adv.", "random", "adv÷bound"):
+        # never "…": headers keep their width, numbers fold rather than lose digits
+        table.add_column(column, justify="right", overflow="fold", min_width=len(column))
     for c in checks:
         table.add_row(
             f"{c.B:g}",
             str(c.degree),
             str(c.rank),
-            "—" if c.executed is None else f"{c.executed['degree']} / {c.executed['rank']}",
+            "—" if c.executed is None else f"{c.executed['degree']}/{c.executed['rank']}",
             "never" if c.crossover_n is None else str(c.crossover_n),
-            f"{c.predicted_error:.3g}",
+            f"{c.predicted_error:.2e}",
             "not run" if c.measured_adversarial is None else f"{c.measured_adversarial:.2e}",
             "not run" if c.measured_random is None else f"{c.measured_random:.2e}",
             "—" if c.ratio is None else f"{c.ratio:.2g}",
         )
     console().print(table)
     say(
+        "g: Taylor degree, r: rank, ran: what the executor ran, n₀: crossover n, adv.: adversarial; "
         f"error = max |approx − exact| / Π max|V| over {first.trials} random and {first.instances} "
         f"adversarial instance(s); oracle: {first.oracle}"
     )
