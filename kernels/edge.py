@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 from polyth_kernels.backend import resolve_backend
-from polyth_kernels.blas_threads import single_threaded_blas
 from polyth_kernels.edge_cpu import flash_cpu
 from polyth_kernels.edge_cuda import flash_cuda
+from polyth_kernels.threads import launch
 
 
 def _float_dtype(array: np.ndarray, name: str) -> np.dtype:
@@ -77,8 +77,9 @@ def _require_no_overflow(factor_list, K, bias, what: str) -> None:
 def _run(factors, sizes, K, W, bias, causal, backend):
     backend = resolve_backend(backend)
     if backend == "cpu":
-        with single_threaded_blas():
-            return flash_cpu(factors, sizes, K, W, bias, causal)
+        nb, nk, D = K.shape
+        work = nb * int(np.prod(sizes)) * nk * (D + W.shape[2] + 1)
+        return launch(flash_cpu, work, factors, sizes, K, W, bias, causal)
     return flash_cuda(factors, sizes, K, W, bias, causal)
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from numba import cuda, prange
 
 from polyth_kernels.gemm import blocks
+from polyth_kernels.threads import launch
 
 CHUNK = 64
 THREADS = 128
@@ -380,9 +381,10 @@ def elementwise_attention(
     shift = np.empty((b, nc, D), dtype=dtype)
     out = np.empty_like(Q)
     if backend == "cpu":
-        _chunk_moments_cpu(K, V, chunk, M, N, shift)
-        _scan_cpu(M, N, shift, bool(causal))
-        _rows_cpu(Q, K, V, coef, chunk, M, N, shift, bool(causal), out)
+        work = Q.size * P * 4
+        launch(_chunk_moments_cpu, work, K, V, chunk, M, N, shift)
+        launch(_scan_cpu, M.size, M, N, shift, bool(causal))
+        launch(_rows_cpu, work, Q, K, V, coef, chunk, M, N, shift, bool(causal), out)
         return _finish(out, "elementwise_attention")
     chunk_moments, scan, rows, _ = _cuda_kernels(np.dtype(dtype))
     dQ, dK, dV = (cuda.to_device(X) for X in (Q, K, V))
@@ -432,7 +434,7 @@ def elementwise_step(M, N, shift, q, k, v, order: int, backend: str = "cpu"):
     coef = taylor_coefficients(order).astype(dtype)
     out = np.empty_like(q)
     if backend == "cpu":
-        _step_cpu(M, N, shift, q, k, v, coef, out)
+        launch(_step_cpu, M.size * 2, M, N, shift, q, k, v, coef, out)
     else:
         step = _cuda_kernels(np.dtype(dtype))[3]
         dM, dN, dshift = (cuda.to_device(X) for X in (M, N, shift))

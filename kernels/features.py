@@ -32,6 +32,7 @@ import numpy as np
 from numba import cuda, prange
 
 from polyth_kernels.gemm import blocks
+from polyth_kernels.threads import launch
 
 MAX_FEATURES = 1 << 24
 THREADS = 128
@@ -156,7 +157,7 @@ def monomial_features(X, alphas, weights=None, backend: str = "cpu") -> np.ndarr
     shape = X.shape[:2] + (r,)
     if backend == "cpu":
         F = np.empty(shape, dtype=X.dtype)
-        _features_cpu(X, start, column, exponent, weights, F)
+        launch(_features_cpu, F.size * (exponent.size + 1), X, start, column, exponent, weights, F)
     elif backend in ("cuda", "cudasim"):
         dF = cuda.device_array(shape, dtype=X.dtype)
         args = [cuda.to_device(a) for a in (X, start, column, exponent, weights)]

@@ -29,6 +29,7 @@ from numba import cuda, prange
 
 from polyth_kernels.gemm import blocks
 from polyth_kernels.lowrank import lowrank_pass
+from polyth_kernels.threads import launch
 
 THREADS = 128
 STEP_THREADS = 64
@@ -90,7 +91,7 @@ def feature_map(X, name: str = "elu+1", backend: str = "cpu") -> np.ndarray:
         raise ValueError("feature_map: the input contains NaN or inf")
     out = np.empty_like(X)
     if backend == "cpu":
-        _elu_plus_one_cpu(X, out)
+        launch(_elu_plus_one_cpu, X.size * 8, X, out)
         return out
     flat = cuda.to_device(X.reshape(-1))
     dout = cuda.device_array(X.size, dtype=dtype)
@@ -204,7 +205,7 @@ def linear_step(S, z, q_feat, k_feat, v, eps: float = 0.0, backend: str = "cpu")
     out = np.empty((S.shape[0], S.shape[2]), dtype=dtype)
     if backend == "cpu":
         S, z = np.ascontiguousarray(S), np.ascontiguousarray(z)
-        _step_cpu(S, z, q_feat, k_feat, v, eps, out)
+        launch(_step_cpu, S.size * 2, S, z, q_feat, k_feat, v, eps, out)
     else:
         dS, dz = cuda.to_device(np.ascontiguousarray(S)), cuda.to_device(np.ascontiguousarray(z))
         dout = cuda.device_array_like(out)

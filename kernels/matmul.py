@@ -41,10 +41,11 @@ ValueError; an out that overflows (a product of huge values) is a FloatingPointE
   L[c, i, k] = E_A[i, k] · WA[i, k, c] · W[k, c] and M[c, j, k] = E_B[j, k] · WB[j, k, c]
   (L[C] = E_A, M[C] = E_B).
 
-On the CPU the GEMMs are numpy's BLAS matmul over blocks of columns j (G, M's block and R stay
-near BLOCK_ELEMENTS) and numba for the element-wise passes; on cuda/cudasim they are the
-tiled kernel of ``polyth_kernels.gemm`` (the channel folded into its batch axis for the two-sided
-layout) plus element-wise kernels, everything whole on the device.
+On the CPU the GEMMs are polyth_kernels.gemm's CPU twin (numba tasks over rows, one BLAS thread
+each) over blocks of columns j (G, M's block and R stay near BLOCK_ELEMENTS), and numba for the
+element-wise passes, each on one thread when its work is small (polyth_kernels.threads); on
+cuda/cudasim they are the tiled kernel of ``polyth_kernels.gemm`` (the channel folded into its
+batch axis for the two-sided layout) plus element-wise kernels, everything whole on the device.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
-from polyth_kernels.gemm import blocks, gemm_on_device
+from polyth_kernels.gemm import blocks, gemm_cpu, gemm_on_device
+from polyth_kernels.threads import launch
 
 THREADS = 128
 BLOCK_ELEMENTS = 1 << 23  # CPU: about this many elements in each block of G (K × Jb(C+1)) and R
@@ -190,21 +192,22 @@ def _shifted_pass_cpu(A, B, W, WA, WB, threshold):
     flags = np.zeros((nb, I, J), dtype=np.int8)
     width = max(1, BLOCK_ELEMENTS // (max(I, K) * (C + 1)))
     if WA is not None:
-        L = _channel_operand_cpu(EA, W, WA)
+        L = _channel_operand_cpu(EA, W, WA).reshape(nb * (C + 1), I, K)
         M = _channel_operand_cpu(EB, None, WB)
     for j0 in range(0, J, width):
         jb = min(width, J - j0)
         if C == 0:
-            R = np.matmul(EA, EB[:, j0 : j0 + jb].transpose(0, 2, 1))[..., None]
+            R = gemm_cpu(EA, EB[:, j0 : j0 + jb], trans_b=True)[..., None]
         elif WA is not None:
-            P = np.matmul(L, M[:, :, j0 : j0 + jb].transpose(0, 1, 3, 2))  # (b, C+1, I, jb)
-            R = P.transpose(0, 2, 3, 1)
+            P = gemm_cpu(L, M[:, :, j0 : j0 + jb].reshape(nb * (C + 1), jb, K), trans_b=True)
+            R = P.reshape(nb, C + 1, I, jb).transpose(0, 2, 3, 1)
         else:
             G = np.empty((nb, K, jb * (C + 1)), dtype=A.dtype)
             has_wb = WB is not None
-            _values_times_columns_cpu(EB, W, WB if has_wb else _absent(A.dtype), has_wb, j0, G)
-            R = np.matmul(EA, G).reshape(nb, I, jb, C + 1)
-        _finish_cpu(row_max, col_max, R, j0, A.dtype.type(threshold), logz, out, flags)
+            WB_ = WB if has_wb else _absent(A.dtype)
+            launch(_values_times_columns_cpu, G.size, EB, W, WB_, has_wb, j0, G)
+            R = gemm_cpu(EA, G).reshape(nb, I, jb, C + 1)
+        launch(_finish_cpu, R.size, row_max, col_max, R, j0, A.dtype.type(threshold), logz, out, flags)
     return logz, out, flags
 
 
@@ -370,12 +373,15 @@ def _shifted_pass(A, B, W, WA, WB, backend):
 
 def _exact_entries(A, B, W, WA, WB, entries, logz, out, backend):
     """Direct log-sum-exp for the listed (b, i, j) on float64 arrays, in place."""
-    run = _exact_entries_cpu if backend == "cpu" else _exact_entries_cuda
     has_wa, has_wb = WA is not None, WB is not None
     WA = WA if has_wa else _absent(A.dtype)
     WB = WB if has_wb else _absent(A.dtype)
     entries = np.ascontiguousarray(entries, dtype=np.int64)
-    run(A, B, W, WA, WB, has_wa, has_wb, entries, logz, out)
+    args = (A, B, W, WA, WB, has_wa, has_wb, entries, logz, out)
+    if backend == "cpu":
+        launch(_exact_entries_cpu, len(entries) * A.shape[2] * (W.shape[2] + 2), *args)
+    else:
+        _exact_entries_cuda(*args)
 
 
 def _rescue(A, B, W, WA, WB, entries, logz, out, backend):

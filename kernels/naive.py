@@ -32,6 +32,7 @@ from numba import cuda, prange
 from polyth_kernels.features import integer_power
 from polyth_kernels.gemm import blocks
 from polyth_kernels.scalar import make_online_math
+from polyth_kernels.threads import launch
 
 MAX_VARIABLES = 16  # the odometer's local array on a GPU has a fixed size
 MAX_TUPLES = 10**12
@@ -362,7 +363,10 @@ def naive_attention(
     bad = np.zeros(nb * n, dtype=np.int8)
     if backend == "cpu":
         out = np.empty((nb, n, dv), dtype=np.float64)
-        _naive_cpu(
+        work = nb * n * float(n) ** (t - 1) * (Qs.shape[3] + dv)
+        launch(
+            _naive_cpu,
+            work,
             Qs,
             slot_var,
             mono_start,

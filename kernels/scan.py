@@ -30,6 +30,7 @@ from numba import cuda, float32, float64, prange
 
 from polyth_kernels.backend import resolve_backend
 from polyth_kernels.scalar import FASTMATH, ONLINE_CUDA, fmax, softmax_exp
+from polyth_kernels.threads import launch
 
 # ---------------------------------------------------------------- CPU twins
 
@@ -261,7 +262,8 @@ def prefix_scan(L, W=None, backend="cpu"):
     if L2.size == 0:
         logz, out = np.empty((L2.shape[0], n), L2.dtype), np.empty((L2.shape[0], n, C), L2.dtype)
     elif resolve_backend(backend) == "cpu":
-        logz, out = _scan_cpu(L2, W3, with_values, *_typed_constants(L2.dtype))
+        work = L2.size * (C + 3)
+        logz, out = launch(_scan_cpu, work, L2, W3, with_values, *_typed_constants(L2.dtype))
     else:
         logz, out = _scan_cuda(L2, W3, with_values)
     _checked(logz, out, "prefix_scan")
@@ -279,7 +281,8 @@ def reduce_lse(L, W=None, backend="cpu"):
     if rows == 0 or n == 0:
         logz, out = np.full(rows, -np.inf, L2.dtype), np.zeros((rows, C), L2.dtype)
     elif resolve_backend(backend) == "cpu":
-        logz, out = _reduce_cpu(L2, W3, with_values, *_typed_constants(L2.dtype))
+        work = L2.size * (C + 2)
+        logz, out = launch(_reduce_cpu, work, L2, W3, with_values, *_typed_constants(L2.dtype))
     else:
         logz, out = _reduce_cuda(L2, W3, with_values)
     _checked(logz, out, "reduce_lse")
