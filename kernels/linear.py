@@ -27,8 +27,10 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
+from polyth_kernels.finite import all_finite
 from polyth_kernels.gemm import blocks
-from polyth_kernels.lowrank import lowrank_pass
+from polyth_kernels.lowrank import CHUNK, lowrank_cpu, lowrank_pass
+from polyth_kernels.scalar import FASTMATH, softmax_exp
 from polyth_kernels.threads import launch
 
 THREADS = 128
@@ -54,14 +56,14 @@ def _float_dtype(what: str, *arrays) -> np.dtype:
 # ---------------------------------------------------------------- feature map φ = elu + 1
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, fastmath=FASTMATH, cache=True)
 def _elu_plus_one_cpu(x, out):
     flat_x = x.reshape(-1)
     flat_out = out.reshape(-1)
     one = x.dtype.type(1)
     for i in prange(flat_x.size):
         v = flat_x[i]
-        flat_out[i] = v + one if v > 0 else math.exp(v)
+        flat_out[i] = v + one if v > 0 else softmax_exp(v)
 
 
 @functools.cache
@@ -87,7 +89,7 @@ def feature_map(X, name: str = "elu+1", backend: str = "cpu") -> np.ndarray:
         )
     X = np.ascontiguousarray(X)
     dtype = _float_dtype("feature_map", X)
-    if not np.isfinite(X).all():
+    if not all_finite(X):
         raise ValueError("feature_map: the input contains NaN or inf")
     out = np.empty_like(X)
     if backend == "cpu":
@@ -108,7 +110,8 @@ def linear_attention(
     """Linear attention with φ = elu + 1: Q, K (b, n, d), V (b, n, dv) → out (b, n, dv).
 
     Non-causal: φ(Q) (φ(K)ᵀ [V, 1]); causal: chunked prefix sums of the states (``chunk`` rows per
-    chunk), both by :func:`polyth_kernels.lowrank_pass`. ``eps`` is added to every denominator.
+    chunk), both by the passes of :func:`polyth_kernels.lowrank_pass` (on the CPU with φ applied
+    tile by tile). ``eps`` is added to every denominator.
     """
     Q, K, V = (np.asarray(X) for X in (Q, K, V))
     if Q.ndim != 3 or K.shape != Q.shape or V.ndim != 3 or V.shape[:2] != Q.shape[:2]:
@@ -117,11 +120,28 @@ def linear_attention(
         )
     if not (eps >= 0 and math.isfinite(eps)):
         raise ValueError(f"linear_attention: eps must be a finite number ≥ 0, got {eps!r}")
-    phi_q = feature_map(Q, backend=backend)
-    phi_k = feature_map(K, backend=backend)
-    z, out = lowrank_pass(phi_q, phi_k, V, causal=causal, backend=backend, chunk=chunk)
-    if eps:
-        out *= (z / (z + z.dtype.type(eps)))[..., None]
+    if backend != "cpu":
+        phi_q = feature_map(Q, backend=backend)
+        phi_k = feature_map(K, backend=backend)
+        z, out = lowrank_pass(phi_q, phi_k, V, causal=causal, backend=backend, chunk=chunk)
+        if eps:
+            out *= (z / (z + z.dtype.type(eps)))[..., None]
+        return out
+    _float_dtype("linear_attention", Q, K, V)
+    for name, X in (("Q", Q), ("K", K), ("V", V)):
+        if not all_finite(X):
+            raise ValueError(f"linear_attention: {name} contains NaN or inf")
+    if chunk is None:
+        chunk = max(CHUNK, V.shape[2])
+    elif not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValueError(f"linear_attention: chunk must be a positive integer, got {chunk!r}")
+    Q, K, V = (np.ascontiguousarray(X) for X in (Q, K, V))
+    # φ is applied tile by tile inside the low-rank passes (no φ(Q), φ(K) arrays)
+    _, out, bad = lowrank_cpu(Q, K, V, bool(causal), int(chunk), eps, feature=True)
+    if bad:
+        raise ValueError(
+            f"linear_attention: {bad} of {Q.shape[0] * Q.shape[1]} outputs are not finite; rescale V"
+        )
     return out
 
 
