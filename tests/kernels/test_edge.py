@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from polyth_kernels.edge import edge_pass, edge_pass_channels, hyperedge_pass
 from polyth_kernels.edge_cpu import flash_cpu
+from tests.backends import BACKENDS, GPU
 
-BACKENDS = ["cpu", "cudasim"]
 DTYPES = [np.float32, np.float64]
 
 
@@ -52,7 +52,7 @@ def random_edge(rng, b, nq, nk, D, C, dtype, scale=1.0):
 
 
 def sim_size(backend, cpu_size, sim_size):
-    return sim_size if backend == "cudasim" else cpu_size
+    return cpu_size if backend == "cpu" else sim_size
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -276,7 +276,7 @@ def test_cuda_grid_visits_batches_beyond_the_grid_height(monkeypatch):
     monkeypatch.setattr(polyth_kernels.edge_cuda, "MAX_GRID_Y", 1)
     rng = np.random.default_rng(12)
     A, K, W, bias = random_edge(rng, 3, 5, 6, 2, 2, np.float64)
-    logz, out = edge_pass(A, K, W, bias, backend="cudasim")
+    logz, out = edge_pass(A, K, W, bias, backend=GPU)
     want_logz, want_out = edge_oracle(A, K, W, bias, False)
     assert_close(logz, want_logz, np.float64)
     assert_close(out, want_out, np.float64)

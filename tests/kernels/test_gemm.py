@@ -5,6 +5,7 @@ import pytest
 from numba import cuda
 
 from polyth_kernels.gemm import batched_gemm, gemm_on_device
+from tests.backends import GPU
 
 
 def _operands(rng, dtype, trans_a, trans_b, m=20, n=9, k=12, batch=1):
@@ -19,7 +20,7 @@ def test_tiled_gemm_matches_numpy_for_every_transposition(trans_a, trans_b):
     A, B = _operands(np.random.default_rng(0), np.float64, trans_a, trans_b)
     expected = batched_gemm(A, B, trans_a, trans_b, backend="cpu")
     assert expected.shape == (1, 20, 9)
-    got = batched_gemm(A, B, trans_a, trans_b, backend="cudasim")
+    got = batched_gemm(A, B, trans_a, trans_b, backend=GPU)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
@@ -27,7 +28,7 @@ def test_tiled_gemm_float32_crosses_tile_edges():
     rng = np.random.default_rng(1)
     A = rng.standard_normal((1, 3, 17)).astype(np.float32)  # two k tiles
     B = rng.standard_normal((1, 17, 66)).astype(np.float32)  # two column tiles
-    got = batched_gemm(A, B, backend="cudasim")
+    got = batched_gemm(A, B, backend=GPU)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, A.astype(np.float64) @ B, rtol=2e-4, atol=1e-5)
 
