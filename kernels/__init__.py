@@ -5,6 +5,16 @@ It never imports ``polyth``.
 """
 
 from polyth_kernels.backend import BackendError, available_backends, resolve_backend
+from polyth_kernels.device import (
+    TRANSFERS,
+    broadcast_batch,
+    combine,
+    full,
+    is_device,
+    reverse_rows,
+    to_device,
+    to_host,
+)
 from polyth_kernels.edge import edge_pass, edge_pass_channels, hyperedge_pass
 from polyth_kernels.elementwise import elementwise_attention, elementwise_state, elementwise_step
 from polyth_kernels.features import monomial_features, multi_indices, taylor_weights
@@ -16,7 +26,15 @@ from polyth_kernels.naive import naive_attention
 from polyth_kernels.scan import prefix_scan, reduce_lse
 
 __all__ = [
+    "TRANSFERS",
     "BackendError",
+    "broadcast_batch",
+    "combine",
+    "full",
+    "is_device",
+    "reverse_rows",
+    "to_device",
+    "to_host",
     "available_backends",
     "batched_gemm",
     "edge_pass",

@@ -26,6 +26,7 @@ plan's step kind picks the kernel:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -38,6 +39,7 @@ from polyth.compute.tables import SupportTable, materialize, support_tables
 from polyth.errors import NumericalError, PolyError
 from polyth.mechanism import Mechanism
 from polyth.theory.plan import Plan, cached_exact_plan
+from polyth_kernels import broadcast_batch, combine, full, is_device, reverse_rows, to_device, to_host
 
 
 @dataclass
@@ -99,7 +101,7 @@ class Elimination:
         L = L.reshape(shape)
         if W is not None:
             W = W.transpose([0] + [1 + i for i in order] + [W.ndim - 1])
-            W = W.reshape(shape + [W.shape[-1]])
+            W = W.reshape([W.shape[0]] + shape[1:] + [W.shape[-1]])
         return L, W
 
     # ------------------------------------------------------------- the steps
@@ -107,6 +109,8 @@ class Elimination:
         """Run one plan step (kind, eliminated variable, groups, partner) on its input factors."""
         b = step.eliminated
         start = time.perf_counter()
+        if step.kind != "tree_message":  # only the edge pass takes device arrays
+            inputs = [_on_host(f) for f in inputs]
         unary = [f for f in inputs if f.scope == (b,)]
         others = [f for f in inputs if f.scope != (b,)]
         extra = {}
@@ -126,14 +130,15 @@ class Elimination:
         return result, record
 
     def _unary_bias_and_values(self, b: int, unary: list[LiveFactor]):
+        """The sum of the log-factors on b (None: all 0) and the product of their values."""
         bias, W = None, None
         for f in unary:
-            L, fw = self.dense(f)
-            bias = L if bias is None else bias + L
-            if fw is not None:
-                with np.errstate(over="ignore"):
-                    W = fw if W is None else W * fw
-        if W is not None and not np.isfinite(W).all():
+            if f.L is not None or f.table is not None or f.threshold is not None:
+                L, _ = self.dense(f)
+                bias = L if bias is None else combine(bias, L, "add")
+            if f.W is not None:
+                W = f.W if W is None else combine(W, f.W, "mul")
+        if W is not None and not is_device(W) and not np.isfinite(W).all():
             raise NumericalError(
                 "the product of the value vectors overflowed; rescale V or compute in float64"
             )
@@ -147,16 +152,17 @@ class Elimination:
         if table.threshold is not None:
             causal = True
             reverse = table.threshold == (a, b)  # [l_a ≤ l_b]: keys at or above the query
-        values = W if W is not None else np.ones(K.shape[:2] + (1,), dtype=K.dtype)
+        on_device = is_device(K)
+        values = W if W is not None else full(tuple(K.shape[:2]) + (1,), 1, K.dtype, on_device)
         if reverse:
-            A, K, values = A[:, ::-1], K[:, ::-1], values[:, ::-1]
-            bias = None if bias is None else bias[:, ::-1]
-        bias = None if bias is None else np.broadcast_to(bias, K.shape[:2])
+            A, K, values = reverse_rows(A), reverse_rows(K), reverse_rows(values)
+            bias = None if bias is None else reverse_rows(bias)
+        bias = None if bias is None else broadcast_batch(bias, K.shape[0])
         logz, out = polyth_kernels.edge_pass(A, K, values, bias=bias, causal=causal, backend=self.backend)
         if reverse:
-            logz, out = logz[:, ::-1], out[:, ::-1]
+            logz, out = reverse_rows(logz), reverse_rows(out)
         return LiveFactor(
-            (a,), L=np.ascontiguousarray(logz), W=np.ascontiguousarray(out) if W is not None else None
+            (a,), L=np.ascontiguousarray(logz) if not on_device else logz, W=out if W is not None else None
         )
 
     def _hyperedge(self, b: int, table: LiveFactor, unary: list[LiveFactor]) -> LiveFactor:
@@ -280,8 +286,8 @@ class Elimination:
                 continue
             if f.scope not in ((query,), ()):
                 raise AssertionError(f"factor on {f.scope} left after elimination")
-            W = f.W if f.scope == (query,) else f.W[:, None, :]
-            result = W if result is None else result * W
+            W = f.W if f.scope == (query,) else to_host(f.W)[:, None, :]
+            result = W if result is None else combine(result, W, "mul")
         return result
 
 
@@ -301,7 +307,7 @@ def live_factors(plan: Plan, Q: tuple[np.ndarray, ...], V: dict[int, np.ndarray]
                 factors[f.id] = LiveFactor(f.scope, table=table, threshold=f.mask[0] if f.mask else None)
         elif f.kind == "value":
             (a,) = f.scope
-            factors[f.id] = LiveFactor(f.scope, L=np.zeros(V[a].shape[:2], dtype=V[a].dtype), W=V[a])
+            factors[f.id] = LiveFactor(f.scope, W=V[a])  # L None: log-factor 0
         elif f.kind == "threshold":
             factors[f.id] = LiveFactor(f.scope, threshold=f.threshold)
         else:
@@ -309,15 +315,37 @@ def live_factors(plan: Plan, Q: tuple[np.ndarray, ...], V: dict[int, np.ndarray]
     return factors
 
 
+def _moved(f: LiveFactor, move) -> LiveFactor:
+    """``f`` with every array it holds passed through ``move`` (to_device or to_host)."""
+    table = f.table
+    if table is not None:
+        table = dataclasses.replace(table, features={a: move(x) for a, x in table.features.items()})
+    L = None if f.L is None else move(f.L)
+    W = None if f.W is None else move(f.W)
+    return dataclasses.replace(f, L=L, W=W, table=table)
+
+
+def _on_host(f: LiveFactor) -> LiveFactor:
+    arrays = [f.L, f.W] + (list(f.table.features.values()) if f.table is not None else [])
+    return _moved(f, to_host) if any(is_device(x) for x in arrays if x is not None) else f
+
+
 def run_exact(m: Mechanism, inputs: Inputs, backend: str, options: dict):
-    """``method="exact"``: the exact plan's steps, log-domain, with the kernels."""
+    """``method="exact"``: the exact plan's steps, log-domain, with the kernels.
+
+    On cuda/cudasim the initial factors are copied to the device once and the tree steps
+    (edge passes) hand their messages to each other there; the output is copied back once.
+    Other step kinds run on host arrays (their inputs are copied back for them)."""
     plan = cached_exact_plan(m, inputs.causal)
     Q, V = (inputs.Q, dict(inputs.V))
     if m.per_channel:
         Q, V = fold_channels(inputs)
-    run = Elimination(live_factors(plan, Q, V, m.scale_for(inputs.d)), inputs.n, backend, inputs.dtype)
+    factors = live_factors(plan, Q, V, m.scale_for(inputs.d))
+    if backend != "cpu":
+        factors = {i: _moved(f, to_device) for i, f in factors.items()}
+    run = Elimination(factors, inputs.n, backend, inputs.dtype)
     try:
-        out = run.run(plan)
+        out = to_host(run.run(plan))
     except FloatingPointError as exc:
         raise NumericalError(str(exc)) from None
     except ValueError as exc:  # a kernel refusing its arrays is a bug here, not bad user input
