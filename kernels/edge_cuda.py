@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import cuda, float32, float64
 
-from polyth_kernels.device import to_device
+from polyth_kernels.device import to_device, to_host
 
 THREADS_PER_BLOCK = 128
 MAX_ROWS = 64  # query rows per thread block
@@ -200,4 +200,4 @@ def flash_cuda(factors, sizes, K, W, bias, causal, device_out: bool = False):
     kernel[grid, block](*args, bool(causal), logz, out)
     if device_out:
         return logz, out
-    return logz.copy_to_host(), out.copy_to_host()
+    return to_host(logz), to_host(out)

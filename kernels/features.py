@@ -31,6 +31,7 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
+from polyth_kernels.device import to_device, to_host
 from polyth_kernels.gemm import blocks
 from polyth_kernels.threads import launch
 
@@ -160,9 +161,9 @@ def monomial_features(X, alphas, weights=None, backend: str = "cpu") -> np.ndarr
         launch(_features_cpu, F.size * (exponent.size + 1), X, start, column, exponent, weights, F)
     elif backend in ("cuda", "cudasim"):
         dF = cuda.device_array(shape, dtype=X.dtype)
-        args = [cuda.to_device(a) for a in (X, start, column, exponent, weights)]
+        args = [to_device(a) for a in (X, start, column, exponent, weights)]
         _features_kernel[blocks(dF.size, THREADS), THREADS](*args, dF)
-        F = dF.copy_to_host()
+        F = to_host(dF)
     else:
         raise ValueError(f"monomial_features: unknown backend {backend!r} (cpu, cuda or cudasim)")
     if not np.isfinite(F).all():

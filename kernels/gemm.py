@@ -26,6 +26,7 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
+from polyth_kernels.device import to_device, to_host
 from polyth_kernels.threads import launch
 
 TILE_M = 64
@@ -192,6 +193,6 @@ def batched_gemm(
         return gemm_cpu(opa, B, trans_b) if trans_b else gemm_cpu(opa, opb)
     C = cuda.device_array((A.shape[0], opa.shape[1], opb.shape[2]), dtype=A.dtype)
     gemm_on_device(
-        cuda.to_device(np.ascontiguousarray(A)), cuda.to_device(np.ascontiguousarray(B)), C, trans_a, trans_b
+        to_device(np.ascontiguousarray(A)), to_device(np.ascontiguousarray(B)), C, trans_a, trans_b
     )
-    return C.copy_to_host()
+    return to_host(C)

@@ -27,9 +27,10 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
+from polyth_kernels.device import to_device, to_host
 from polyth_kernels.finite import all_finite
 from polyth_kernels.gemm import blocks
-from polyth_kernels.lowrank import CHUNK, lowrank_cpu, lowrank_pass
+from polyth_kernels.lowrank import CHUNK, lowrank_cpu, lowrank_cuda, normalised, with_ones
 from polyth_kernels.scalar import FASTMATH, softmax_exp
 from polyth_kernels.threads import launch
 
@@ -95,10 +96,10 @@ def feature_map(X, name: str = "elu+1", backend: str = "cpu") -> np.ndarray:
     if backend == "cpu":
         launch(_elu_plus_one_cpu, X.size * 8, X, out)
         return out
-    flat = cuda.to_device(X.reshape(-1))
+    flat = to_device(X.reshape(-1))
     dout = cuda.device_array(X.size, dtype=dtype)
     _elu_plus_one_kernel(np.dtype(dtype))[blocks(X.size, THREADS), THREADS](flat, dout)
-    return dout.copy_to_host().reshape(X.shape)
+    return to_host(dout).reshape(X.shape)
 
 
 # ---------------------------------------------------------------- parallel forms
@@ -120,14 +121,8 @@ def linear_attention(
         )
     if not (eps >= 0 and math.isfinite(eps)):
         raise ValueError(f"linear_attention: eps must be a finite number ≥ 0, got {eps!r}")
-    if backend != "cpu":
-        phi_q = feature_map(Q, backend=backend)
-        phi_k = feature_map(K, backend=backend)
-        z, out = lowrank_pass(phi_q, phi_k, V, causal=causal, backend=backend, chunk=chunk)
-        if eps:
-            out *= (z / (z + z.dtype.type(eps)))[..., None]
-        return out
-    _float_dtype("linear_attention", Q, K, V)
+    _check_backend(backend, "linear_attention")
+    dtype = _float_dtype("linear_attention", Q, K, V)
     for name, X in (("Q", Q), ("K", K), ("V", V)):
         if not all_finite(X):
             raise ValueError(f"linear_attention: {name} contains NaN or inf")
@@ -136,8 +131,11 @@ def linear_attention(
     elif not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ValueError(f"linear_attention: chunk must be a positive integer, got {chunk!r}")
     Q, K, V = (np.ascontiguousarray(X) for X in (Q, K, V))
-    # φ is applied tile by tile inside the low-rank passes (no φ(Q), φ(K) arrays)
-    _, out, bad = lowrank_cpu(Q, K, V, bool(causal), int(chunk), eps, feature=True)
+    if backend == "cpu":  # φ applied tile by tile inside the passes (no φ(Q), φ(K) arrays)
+        _, out, bad = lowrank_cpu(Q, K, V, bool(causal), int(chunk), eps, feature=True)
+    else:  # Q, K, [V, 1] copied in once, φ applied on the device, R copied out once
+        R = lowrank_cuda(Q, K, with_ones(V), bool(causal), int(chunk), _elu_plus_one_kernel(np.dtype(dtype)))
+        _, out, bad = normalised(R, eps)
     if bad:
         raise ValueError(
             f"linear_attention: {bad} of {Q.shape[0] * Q.shape[1]} outputs are not finite; rescale V"
@@ -227,11 +225,11 @@ def linear_step(S, z, q_feat, k_feat, v, eps: float = 0.0, backend: str = "cpu")
         S, z = np.ascontiguousarray(S), np.ascontiguousarray(z)
         launch(_step_cpu, S.size * 2, S, z, q_feat, k_feat, v, eps, out)
     else:
-        dS, dz = cuda.to_device(np.ascontiguousarray(S)), cuda.to_device(np.ascontiguousarray(z))
+        dS, dz = to_device(np.ascontiguousarray(S)), to_device(np.ascontiguousarray(z))
         dout = cuda.device_array_like(out)
-        args = (cuda.to_device(np.ascontiguousarray(X)) for X in (q_feat, k_feat, v))
+        args = (to_device(np.ascontiguousarray(X)) for X in (q_feat, k_feat, v))
         _step_kernel(np.dtype(dtype))[S.shape[0], STEP_THREADS](dS, dz, *args, eps, dout)
-        S, z, out = dS.copy_to_host(), dz.copy_to_host(), dout.copy_to_host()
+        S, z, out = to_host(dS), to_host(dz), to_host(dout)
     if not np.isfinite(out).all():
         raise ValueError(
             "linear_step: the output is not finite (a denominator φ(q)·z + eps is 0, or the state overflowed)"

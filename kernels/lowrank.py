@@ -33,6 +33,7 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
+from polyth_kernels.device import to_device, to_host
 from polyth_kernels.finite import all_finite
 from polyth_kernels.gemm import blocks, gemm_on_device
 from polyth_kernels.scalar import FASTMATH, softmax_exp
@@ -42,7 +43,7 @@ CHUNK = 64
 THREADS = 128
 
 
-def _with_ones(W: np.ndarray) -> np.ndarray:
+def with_ones(W: np.ndarray) -> np.ndarray:
     return np.concatenate([W, np.ones(W.shape[:2] + (1,), dtype=W.dtype)], axis=2)
 
 
@@ -215,29 +216,38 @@ def _exclusive_scan_kernel(dtype: np.dtype):
     return scan
 
 
-def _lowrank_cuda(Phi, Psi, W1, causal, chunk):
+def lowrank_cuda(Phi, Psi, W1, causal, chunk, feature=None):
+    """R = Φ (Ψᵀ [W, 1]) (chunked when causal) on the device, from host arrays: each input is
+    copied in once (zero-padded to whole chunks first when causal: a padded key has W1 = 0, so
+    it adds nothing), φ applied there when ``feature`` (a device kernel over an array in
+    place), and R copied out once."""
     dtype = Phi.dtype
-    if not causal:
-        nb, nq, r = Phi.shape
-        dPsi = cuda.to_device(np.ascontiguousarray(Psi))
-        kv = cuda.device_array((nb, r, W1.shape[2]), dtype=dtype)
-        gemm_on_device(dPsi, cuda.to_device(W1), kv, trans_a=True)
-        R = cuda.device_array((nb, nq, W1.shape[2]), dtype=dtype)
-        gemm_on_device(cuda.to_device(np.ascontiguousarray(Phi)), kv, R)
-        return R.copy_to_host()
     nb, n, r = Phi.shape
-    phi, psi, w1 = (cuda.to_device(_chunked(X, chunk)) for X in (Phi, Psi, W1))
+    if causal:
+        Phi, Psi, W1 = (_chunked(X, chunk) for X in (Phi, Psi, W1))
+    phi, psi, w1 = (to_device(np.ascontiguousarray(X)) for X in (Phi, Psi, W1))
+    if feature is not None:
+        for X in (phi, psi):
+            flat = X.reshape(X.size)
+            feature[blocks(flat.size, THREADS), THREADS](flat, flat)
+    C1 = W1.shape[2]
+    if not causal:
+        kv = cuda.device_array((nb, r, C1), dtype=dtype)
+        gemm_on_device(psi, w1, kv, trans_a=True)
+        R = cuda.device_array((nb, n, C1), dtype=dtype)
+        gemm_on_device(phi, kv, R)
+        return to_host(R)
     batch = phi.shape[0]
-    state = cuda.device_array((batch, r, W1.shape[2]), dtype=dtype)
+    state = cuda.device_array((batch, r, C1), dtype=dtype)
     gemm_on_device(psi, w1, state, trans_a=True)
     nc = batch // nb
-    _exclusive_scan_kernel(np.dtype(dtype))[blocks(nb * r * W1.shape[2], THREADS), THREADS](state, nc)
-    R = cuda.device_array((batch, chunk, W1.shape[2]), dtype=dtype)
+    _exclusive_scan_kernel(np.dtype(dtype))[blocks(nb * r * C1, THREADS), THREADS](state, nc)
+    R = cuda.device_array((batch, chunk, C1), dtype=dtype)
     gemm_on_device(phi, state, R)
     inside = cuda.device_array((batch, chunk, chunk), dtype=dtype)
     gemm_on_device(phi, psi, inside, trans_b=True, lower=True)
     gemm_on_device(inside, w1, R, accumulate=True)
-    return R.copy_to_host().reshape(nb, nc * chunk, -1)[:, :n]
+    return to_host(R).reshape(nb, nc * chunk, -1)[:, :n]
 
 
 # ---------------------------------------------------------------- public
@@ -284,7 +294,7 @@ def lowrank_pass(Phi, Psi, W, causal: bool = False, backend: str = "cpu", chunk:
         Phi, Psi, W = (np.ascontiguousarray(X) for X in (Phi, Psi, W))
         z, out, bad = lowrank_cpu(Phi, Psi, W, bool(causal), int(chunk))
     elif backend in ("cuda", "cudasim"):
-        z, out, bad = _normalised(_lowrank_cuda(Phi, Psi, _with_ones(W), bool(causal), chunk))
+        z, out, bad = normalised(lowrank_cuda(Phi, Psi, with_ones(W), bool(causal), chunk))
     else:
         raise ValueError(f"lowrank_pass: unknown backend {backend!r} (cpu, cuda or cudasim)")
     if bad:
@@ -296,10 +306,10 @@ def lowrank_pass(Phi, Psi, W, causal: bool = False, backend: str = "cpu", chunk:
     return (z, out) if batched else (z[0], out[0])
 
 
-def _normalised(R: np.ndarray):
-    """(z, out, bad rows) from R = Φ Ψᵀ [W, 1] (its last column is z)."""
+def normalised(R: np.ndarray, eps: float = 0.0):
+    """(z, out, bad rows) from R = Φ Ψᵀ [W, 1] (its last column is z): out = R / (z + eps)."""
     z = np.ascontiguousarray(R[..., -1])
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.ascontiguousarray(R[..., :-1] / z[..., None])
+        out = np.ascontiguousarray(R[..., :-1] / (z + z.dtype.type(eps))[..., None])
     bad = ~(z > 0) | ~np.isfinite(out).all(axis=-1)
     return z, out, int(bad.sum())

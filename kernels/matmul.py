@@ -56,6 +56,7 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
+from polyth_kernels.device import to_device, to_host
 from polyth_kernels.gemm import blocks, gemm_cpu, gemm_on_device
 from polyth_kernels.threads import launch
 
@@ -322,43 +323,43 @@ def _shifted_pass_cuda(A, B, W, WA, WB, threshold):
     col_max = cuda.device_array((nb, J), dtype=dtype)
     EA = cuda.device_array((nb, I, K), dtype=dtype)
     EB = cuda.device_array((nb, J, K), dtype=dtype)
-    _shift_rows_kernel[blocks(nb * I, THREADS), THREADS](cuda.to_device(A), row_max, EA)
-    _shift_rows_kernel[blocks(nb * J, THREADS), THREADS](cuda.to_device(B), col_max, EB)
+    _shift_rows_kernel[blocks(nb * I, THREADS), THREADS](to_device(A), row_max, EA)
+    _shift_rows_kernel[blocks(nb * J, THREADS), THREADS](to_device(B), col_max, EB)
     two_sided = C > 0 and WA is not None
     if C == 0:
         R = cuda.device_array((nb, I, J), dtype=dtype)
         gemm_on_device(EA, EB, R, trans_b=True)
     elif two_sided:
-        d_W = cuda.to_device(W)
+        d_W = to_device(W)
         L = cuda.device_array((nb * (C + 1), I, K), dtype=dtype)
         M = cuda.device_array((nb * (C + 1), J, K), dtype=dtype)
-        _channel_operand_kernel[blocks(L.size, THREADS), THREADS](EA, d_W, True, cuda.to_device(WA), L)
-        _channel_operand_kernel[blocks(M.size, THREADS), THREADS](EB, d_W, False, cuda.to_device(WB), M)
+        _channel_operand_kernel[blocks(L.size, THREADS), THREADS](EA, d_W, True, to_device(WA), L)
+        _channel_operand_kernel[blocks(M.size, THREADS), THREADS](EB, d_W, False, to_device(WB), M)
         R = cuda.device_array((nb * (C + 1), I, J), dtype=dtype)
         gemm_on_device(L, M, R, trans_b=True)
     else:
         has_wb = WB is not None
-        d_WB = cuda.to_device(WB if has_wb else _absent(dtype))
+        d_WB = to_device(WB if has_wb else _absent(dtype))
         G = cuda.device_array((nb, K, J * (C + 1)), dtype=dtype)
-        _values_times_columns_kernel[blocks(G.size, THREADS), THREADS](EB, cuda.to_device(W), d_WB, has_wb, G)
+        _values_times_columns_kernel[blocks(G.size, THREADS), THREADS](EB, to_device(W), d_WB, has_wb, G)
         R = cuda.device_array((nb, I, J * (C + 1)), dtype=dtype)
         gemm_on_device(EA, G, R)
     logz = cuda.device_array((nb, I, J), dtype=dtype)
     out = cuda.device_array((nb, I, J, C), dtype=dtype)
-    flags = cuda.to_device(np.zeros((nb, I, J), dtype=np.int8))
+    flags = to_device(np.zeros((nb, I, J), dtype=np.int8))
     _finish_kernel[blocks(nb * I * J, THREADS), THREADS](
         row_max, col_max, R, two_sided, dtype.type(threshold), logz, out, flags
     )
-    return logz.copy_to_host(), out.copy_to_host(), flags.copy_to_host()
+    return to_host(logz), to_host(out), to_host(flags)
 
 
 def _exact_entries_cuda(A, B, W, WA, WB, has_wa, has_wb, entries, logz, out):
-    d_logz, d_out = cuda.to_device(logz), cuda.to_device(out)
-    args = [cuda.to_device(x) for x in (A, B, W, WA, WB)]
+    d_logz, d_out = to_device(logz), to_device(out)
+    args = [to_device(x) for x in (A, B, W, WA, WB)]
     kernel = _exact_entries_kernel[blocks(len(entries), THREADS), THREADS]
-    kernel(*args, has_wa, has_wb, cuda.to_device(entries), d_logz, d_out)
-    logz[...] = d_logz.copy_to_host()
-    out[...] = d_out.copy_to_host()
+    kernel(*args, has_wa, has_wb, to_device(entries), d_logz, d_out)
+    logz[...] = to_host(d_logz)
+    out[...] = to_host(d_out)
 
 
 # ---------------------------------------------------------------- the rescue of underflowed entries

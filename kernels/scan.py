@@ -29,6 +29,7 @@ import numpy as np
 from numba import cuda, float32, float64, prange
 
 from polyth_kernels.backend import resolve_backend
+from polyth_kernels.device import to_device, to_host
 from polyth_kernels.scalar import FASTMATH, ONLINE_CUDA, fmax, softmax_exp
 from polyth_kernels.threads import launch
 
@@ -205,8 +206,8 @@ def _scan_cuda(L, W, with_values):
     logz = cuda.device_array((rows, n), dtype=L.dtype)
     out = cuda.device_array((rows, n, max(C, 1)), dtype=L.dtype)
     grid = math.ceil(rows / SCAN_THREADS)
-    _cuda_scan(L.dtype, C)[grid, SCAN_THREADS](cuda.to_device(L), cuda.to_device(W), logz, out)
-    return logz.copy_to_host(), out.copy_to_host()[:, :, :C]
+    _cuda_scan(L.dtype, C)[grid, SCAN_THREADS](to_device(L), to_device(W), logz, out)
+    return to_host(logz), to_host(out)[:, :, :C]
 
 
 def _reduce_cuda(L, W, with_values):
@@ -215,8 +216,8 @@ def _reduce_cuda(L, W, with_values):
     threads = reduce_launch_threads(C, L.dtype.itemsize)
     logz = cuda.device_array(rows, dtype=L.dtype)
     out = cuda.device_array((rows, max(C, 1)), dtype=L.dtype)
-    _cuda_reduce(L.dtype, C, threads)[rows, threads](cuda.to_device(L), cuda.to_device(W), logz, out)
-    return logz.copy_to_host(), out.copy_to_host()[:, :C]
+    _cuda_reduce(L.dtype, C, threads)[rows, threads](to_device(L), to_device(W), logz, out)
+    return to_host(logz), to_host(out)[:, :C]
 
 
 # ---------------------------------------------------------------- host wrappers

@@ -62,3 +62,15 @@ def test_device_helpers_match_numpy():
     assert polyth_kernels.is_device(da) and not polyth_kernels.is_device(a)
     with pytest.raises(ValueError, match="op must be"):
         combine(a, b, "sub")
+
+
+@pytest.mark.parametrize("causal", [None, "prefix"])
+def test_linear_attention_copies_q_k_v_in_once_and_the_result_out_once(causal):
+    m = zoo.linear()
+    rng = np.random.default_rng(2)
+    Q = [rng.standard_normal((2, 70, 3)) for _ in range(2)]  # 70: causal chunks are padded
+    V = {2: rng.standard_normal((2, 70, 2))}
+    TRANSFERS.clear()
+    out = polyth.attention(m, Q, V, backend=GPU, causal=causal)
+    assert dict(TRANSFERS) == {"to_device": 3, "to_host": 1}
+    np.testing.assert_allclose(out, reference.attention(m, Q, V, causal=causal), rtol=1e-9, atol=1e-12)
