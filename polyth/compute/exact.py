@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -330,13 +331,30 @@ def _on_host(f: LiveFactor) -> LiveFactor:
     return _moved(f, to_host) if any(is_device(x) for x in arrays if x is not None) else f
 
 
+_PLANS: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def plan_of(m: Mechanism, causal: str | None) -> Plan:
+    """The exact plan of this mechanism object, looked up by identity: the theory's cache keys on
+    the mechanism as written, which prints its sympy coefficients on every call."""
+    entry = _PLANS.get(id(m))
+    if entry is None or entry[0]() is not m:
+        key = id(m)
+        entry = (weakref.ref(m, lambda _, key=key: _PLANS.pop(key, None)), {})
+        _PLANS[key] = entry
+    plans = entry[1]
+    if causal not in plans:
+        plans[causal] = cached_exact_plan(m, causal)
+    return plans[causal]
+
+
 def run_exact(m: Mechanism, inputs: Inputs, backend: str, options: dict):
     """``method="exact"``: the exact plan's steps, log-domain, with the kernels.
 
     On cuda/cudasim the initial factors are copied to the device once and the tree steps
     (edge passes) hand their messages to each other there; the output is copied back once.
     Other step kinds run on host arrays (their inputs are copied back for them)."""
-    plan = cached_exact_plan(m, inputs.causal)
+    plan = plan_of(m, inputs.causal)
     Q, V = (inputs.Q, dict(inputs.V))
     if m.per_channel:
         Q, V = fold_channels(inputs)
