@@ -49,3 +49,17 @@ def test_bad_operands_are_refused():
         batched_gemm(np.ones((1, 2, 3)), np.ones((1, 4, 2)))
     with pytest.raises(ValueError, match="dtype"):
         batched_gemm(np.ones((1, 2, 3)), np.ones((1, 3, 2), np.float32))
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("shape", [(1, 5, 3, 4), (3, 130, 7, 65), (2, 0, 3, 4), (1, 4, 0, 2)])
+def test_cpu_gemm_on_numba_tasks_matches_numpy(trans_a, trans_b, shape):
+    """gemm_cpu splits the rows into tasks of CPU_ROWS (64): 130 rows cross two task edges."""
+    batch, m, k, n = shape
+    A, B = _operands(np.random.default_rng(3), np.float64, trans_a, trans_b, m=m, n=n, k=k, batch=batch)
+    opa = A.transpose(0, 2, 1) if trans_a else A
+    opb = B.transpose(0, 2, 1) if trans_b else B
+    got = batched_gemm(A, B, trans_a, trans_b, backend="cpu")
+    assert got.shape == (batch, m, n)
+    np.testing.assert_allclose(got, np.einsum("bik,bkj->bij", opa, opb), rtol=0, atol=1e-12)
