@@ -64,7 +64,8 @@ def bench_path3(n, d, repeats, rng):
         return dense_edge(q1 * scale, q2, v2 * msg3, logz3)[1]
 
     def sdpa():  # 4-D (batch, heads, n, d): a 3-D call can fall back to the unfused math path
-        return torch.nn.functional.scaled_dot_product_attention(q1[None, None], q2[None, None], v2[None, None])
+        q, k, v = (x[None, None] for x in (q1, q2, v2))
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v)
 
     with torch.inference_mode():
         gap = float(np.abs(ours() - dense().numpy()).max())

@@ -18,6 +18,7 @@ from polyth_kernels.device import (
 from polyth_kernels.edge import edge_pass, edge_pass_channels, hyperedge_pass
 from polyth_kernels.elementwise import elementwise_attention, elementwise_state, elementwise_step
 from polyth_kernels.features import monomial_features, multi_indices, taylor_weights
+from polyth_kernels.finite import all_finite
 from polyth_kernels.gemm import batched_gemm
 from polyth_kernels.linear import feature_map, linear_attention, linear_state, linear_step
 from polyth_kernels.lowrank import lowrank_pass
@@ -28,6 +29,7 @@ from polyth_kernels.scan import prefix_scan, reduce_lse
 __all__ = [
     "TRANSFERS",
     "BackendError",
+    "all_finite",
     "broadcast_batch",
     "combine",
     "full",

@@ -33,6 +33,7 @@ from polyth_kernels.backend import resolve_backend
 from polyth_kernels.device import full, is_device
 from polyth_kernels.edge_cpu import flash_cpu
 from polyth_kernels.edge_cuda import flash_cuda
+from polyth_kernels.finite import all_finite
 from polyth_kernels.threads import launch
 
 
@@ -50,7 +51,7 @@ def _as(array, dtype, name: str) -> np.ndarray:
 
 
 def _require_finite(array: np.ndarray, name: str) -> None:
-    if not np.isfinite(array).all():
+    if not all_finite(array):
         raise ValueError(f"{name} contains NaN or inf; pass finite values")
 
 
@@ -89,7 +90,7 @@ def _run(factors, sizes, K, W, bias, causal, backend):
 def _check_result(logz: np.ndarray, out: np.ndarray, what: str) -> None:
     if np.isneginf(logz).any():
         raise ValueError(f"{what}: some query row has every key masked (bias -inf on all its keys)")
-    if not (np.isfinite(logz).all() and np.isfinite(out).all()):
+    if not (all_finite(logz) and all_finite(out)):
         raise FloatingPointError(
             f"{what}: the result overflowed the {logz.dtype} range (NaN or inf); "
             "rescale the features or use float64"

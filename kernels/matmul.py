@@ -57,6 +57,7 @@ import numpy as np
 from numba import cuda, prange
 
 from polyth_kernels.device import to_device, to_host
+from polyth_kernels.finite import all_finite
 from polyth_kernels.gemm import blocks, gemm_cpu, gemm_on_device
 from polyth_kernels.threads import launch
 
@@ -465,7 +466,7 @@ def _checked_values(name, X, lead, layout, A, batched):
         raise ValueError(f"lse_matmul: {name} has dtype {X.dtype}, A and B have {A.dtype}")
     if X.shape[-1] == 0:
         raise ValueError(f"lse_matmul: {name} has no channels (C = 0); pass {name}=None instead")
-    if not np.isfinite(X).all():
+    if not all_finite(X):
         raise ValueError(f"lse_matmul: {name} contains NaN or inf")
     return np.ascontiguousarray(X)
 
@@ -499,7 +500,7 @@ def lse_matmul(A, B, W=None, WA=None, WB=None, backend: str = "cpu"):
         logz, out, recomputed = _contract(A, B, values, WA, WB, backend)
     if not present:
         out = None
-    elif not np.isfinite(out).all():
+    elif not all_finite(out):
         raise FloatingPointError(
             "lse_matmul: the weighted mean of WA · WB · W overflows the dtype; scale the values down"
         )

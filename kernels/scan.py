@@ -30,6 +30,7 @@ from numba import cuda, float32, float64, prange
 
 from polyth_kernels.backend import resolve_backend
 from polyth_kernels.device import to_device, to_host
+from polyth_kernels.finite import all_finite
 from polyth_kernels.scalar import FASTMATH, ONLINE_CUDA, fmax, softmax_exp
 from polyth_kernels.threads import launch
 
@@ -240,7 +241,7 @@ def _prepare(L, W, what):
     W = np.asarray(W)
     if W.ndim != L.ndim + 1 or W.shape[:-1] != L.shape:
         raise ValueError(f"{what}: W must have shape L.shape + (C,) = {L.shape} + (C,), got {W.shape}")
-    if not np.isfinite(W).all():
+    if not all_finite(W):
         raise ValueError(f"{what}: W contains NaN or inf; pass finite values")
     C = W.shape[-1]
     W3 = np.ascontiguousarray(W.reshape(rows, n, C), dtype=L.dtype)
@@ -248,7 +249,7 @@ def _prepare(L, W, what):
 
 
 def _checked(logz, out, what):
-    if np.isnan(logz).any() or np.isposinf(logz).any() or not np.isfinite(out).all():
+    if np.isnan(logz).any() or np.isposinf(logz).any() or not all_finite(out):
         raise FloatingPointError(f"{what}: the result is not finite (NaN or inf); check the input range")
 
 

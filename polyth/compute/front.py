@@ -51,6 +51,7 @@ from polyth.compute.records import Timed
 from polyth.errors import InputError, NumericalError
 from polyth.mechanism import Mechanism
 from polyth.mechanism.similarity import Exp, FeatureMap, Taylor
+from polyth_kernels import all_finite
 
 METHODS = ("exact", "naive", "approx")
 
@@ -149,7 +150,7 @@ def attention(
     start = time.perf_counter()
     out, steps = executor.run(m, inputs, backend, options)
     seconds = time.perf_counter() - start
-    if not np.isfinite(out).all():
+    if not all_finite(out):
         raise NumericalError(
             f"the {method} attention produced {int((~np.isfinite(out)).sum())} non-finite outputs; "
             "the values' product overflowed — rescale V or use float64"
