@@ -16,12 +16,16 @@ chunk c holding row i
     Φ[i] · S_c  +  Σ_{j in chunk c, j ≤ i} (Φ[i]·Ψ[j]) [W, 1][j],     S_c = Σ_{c' < c} Ψ_{c'}ᵀ [W, 1]_{c'}
 
 where the state S_c (r × (C+1)) is the exclusive prefix sum of the chunks' Ψᵀ[W, 1]
-and the second term is the masked T × T product inside the chunk. All chunks are
-processed at once as a batch of small GEMMs (T ≥ C + 1 keeps the stored states no
-larger than Φ). Approximate weights can be negative (odd Taylor orders), so a
+and the second term is the masked T × T product inside the chunk (T ≥ C keeps the stored
+states about as large as Φ). Approximate weights can be negative (odd Taylor orders), so a
 denominator z[i] ≤ 0, or any non-finite result, raises ValueError naming how many rows.
 
-CPU: numpy's BLAS matmul; cuda/cudasim: polyth_kernels.gemm's tiled kernel and a scan kernel.
+CPU (:func:`lowrank_cpu`): three numba passes, one task per (batch entry, chunk) and one BLAS
+call per tile: each chunk's state Ψ_cᵀ W_c and key sum, their exclusive scan, then each
+chunk's rows Φ_c S_c plus the masked product, divided and checked as they are written; the
+last chunk is shorter (nothing is padded), and φ = elu + 1 can be applied to the tiles on the
+fly (linear attention). cuda/cudasim (:func:`lowrank_cuda`): polyth_kernels.gemm's tiled
+kernel over zero-padded chunks and a scan kernel, the arrays copied in and out once.
 """
 
 from __future__ import annotations
@@ -118,7 +122,7 @@ def _scan_states(local, zlocal, causal):
                 local[bb, 0, e, k] = acc[k]
 
 
-@numba.njit(parallel=True, fastmath=FASTMATH, cache=True)
+@numba.njit(parallel=True, fastmath=FASTMATH - {"nnan"}, cache=True)  # it checks for NaN
 def _chunk_rows(Phi, Psi, W, chunk, feature, causal, eps, local, zlocal, z, out):
     """Each chunk's rows: Φ_c S_c (+ the masked Φ_c Ψ_cᵀ W_c inside the chunk when causal),
     divided by z + eps with z = Φ_c z_c (+ the masked row sums); returns how many rows have
