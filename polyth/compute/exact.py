@@ -110,8 +110,6 @@ class Elimination:
         """Run one plan step (kind, eliminated variable, groups, partner) on its input factors."""
         b = step.eliminated
         start = time.perf_counter()
-        if step.kind != "tree_message":  # only the edge pass takes device arrays
-            inputs = [_on_host(f) for f in inputs]
         unary = [f for f in inputs if f.scope == (b,)]
         others = [f for f in inputs if f.scope != (b,)]
         extra = {}
@@ -139,7 +137,7 @@ class Elimination:
                 bias = L if bias is None else combine(bias, L, "add")
             if f.W is not None:
                 W = f.W if W is None else combine(W, f.W, "mul")
-        if W is not None and not is_device(W) and not np.isfinite(W).all():
+        if W is not None and not is_device(W) and not polyth_kernels.all_finite(W):
             raise NumericalError(
                 "the product of the value vectors overflowed; rescale V or compute in float64"
             )
@@ -162,9 +160,7 @@ class Elimination:
         logz, out = polyth_kernels.edge_pass(A, K, values, bias=bias, causal=causal, backend=self.backend)
         if reverse:
             logz, out = reverse_rows(logz), reverse_rows(out)
-        return LiveFactor(
-            (a,), L=np.ascontiguousarray(logz) if not on_device else logz, W=out if W is not None else None
-        )
+        return LiveFactor((a,), L=logz, W=out if W is not None else None)
 
     def _hyperedge(self, b: int, table: LiveFactor, unary: list[LiveFactor]) -> LiveFactor:
         rest = tuple(v for v in table.scope if v != b)
@@ -326,11 +322,6 @@ def _moved(f: LiveFactor, move) -> LiveFactor:
     return dataclasses.replace(f, L=L, W=W, table=table)
 
 
-def _on_host(f: LiveFactor) -> LiveFactor:
-    arrays = [f.L, f.W] + (list(f.table.features.values()) if f.table is not None else [])
-    return _moved(f, to_host) if any(is_device(x) for x in arrays if x is not None) else f
-
-
 _PLANS: dict[int, tuple[weakref.ref, dict]] = {}
 
 
@@ -351,15 +342,15 @@ def plan_of(m: Mechanism, causal: str | None) -> Plan:
 def run_exact(m: Mechanism, inputs: Inputs, backend: str, options: dict):
     """``method="exact"``: the exact plan's steps, log-domain, with the kernels.
 
-    On cuda/cudasim the initial factors are copied to the device once and the tree steps
-    (edge passes) hand their messages to each other there; the output is copied back once.
-    Other step kinds run on host arrays (their inputs are copied back for them)."""
+    On cuda/cudasim a plan of tree steps only (edge passes) runs on the device: the initial
+    factors are copied there once, the steps hand their messages to each other there, and the
+    output is copied back once. Other plans run on host arrays, each kernel copying its own."""
     plan = plan_of(m, inputs.causal)
     Q, V = (inputs.Q, dict(inputs.V))
     if m.per_channel:
         Q, V = fold_channels(inputs)
     factors = live_factors(plan, Q, V, m.scale_for(inputs.d))
-    if backend != "cpu":
+    if backend != "cpu" and {s.kind for s in plan.steps} <= {"tree_message", "normalize"}:
         factors = {i: _moved(f, to_device) for i, f in factors.items()}
     run = Elimination(factors, inputs.n, backend, inputs.dtype)
     try:
