@@ -44,9 +44,9 @@ MAX_GRID_Y = 65535  # batch entries beyond this are visited grid-stride
 
 
 def shared_bytes(rows: int, keys: int, D: int, C: int, itemsize: int) -> int:
-    """Static shared memory of one block: query rows, K tile (padded), W tile, bias, scores,
-    accumulator and the per-row (m, l, alpha)."""
-    return itemsize * (rows * D + keys * (D + 1) + keys * C + keys + rows * keys + rows * C + 3 * rows)
+    """Static shared memory of one block: query rows, K tile and score block (each padded by a
+    column against bank conflicts), W tile, bias, accumulator and the per-row (m, l, alpha)."""
+    return itemsize * (rows * D + keys * (D + 1) + keys * C + keys + rows * (keys + 1) + rows * C + 3 * rows)
 
 
 def launch_config(n_rows: int, batch: int, D: int, C: int, itemsize: int):
@@ -85,7 +85,7 @@ def _flash_kernel(dtype: np.dtype, D: int, C: int, rows: int, keys: int):
         k_tile = cuda.shared.array((keys, D + 1), ft)
         w_tile = cuda.shared.array((keys, C), ft)
         b_tile = cuda.shared.array(keys, ft)
-        s = cuda.shared.array((rows, keys), ft)
+        s = cuda.shared.array((rows, keys + 1), ft)  # padded: the softmax walks it one row per thread
         acc = cuda.shared.array((rows, C), ft)
         m = cuda.shared.array(rows, ft)
         l = cuda.shared.array(rows, ft)
