@@ -163,14 +163,17 @@ def _has_batch_axis(usage: str, *pairs) -> bool:
         return True
     if offsets == {-1}:
         return False
-    shapes = ", ".join(
-        str(tuple(a.shape) if is_device(a) else np.shape(a)) for a, _ in pairs if a is not None
-    )
+    shapes = ", ".join(str(_shape(a)) for a, _ in pairs if a is not None)
     raise ValueError(f"{usage}, all with the leading batch axis b or all without it; got shapes {shapes}")
 
 
+def _shape(a) -> tuple:
+    """The shape of a device array, or of anything numpy reads as an array (no copy to the host)."""
+    return tuple(a.shape) if is_device(a) else np.shape(a)
+
+
 def _ndim(a) -> int:
-    return len(a.shape) if is_device(a) else np.ndim(a)
+    return len(_shape(a))
 
 
 def _add_batch_axis(*arrays):
@@ -200,8 +203,9 @@ def edge_pass(A, K, W, bias=None, causal=False, backend="cpu"):
         A, K, W, bias = _add_batch_axis(A, K, W, bias)
     if not is_device(A):
         A = np.asarray(A)
-    if causal and _ndim(A) == 3 and _ndim(K) == 3 and A.shape[1] != K.shape[1]:
-        raise ValueError(f"causal=True needs as many queries as keys, got nq={A.shape[1]}, nk={K.shape[1]}")
+    nq, nk = _shape(A)[1:2], _shape(K)[1:2]
+    if causal and _ndim(A) == 3 and _ndim(K) == 3 and nq != nk:
+        raise ValueError(f"causal=True needs as many queries as keys, got nq={nq[0]}, nk={nk[0]}")
     logz, out = _flash([A], K, W, bias, bool(causal), backend, "edge_pass")
     return (logz, out) if batched else (logz[0], out[0])
 
