@@ -4,12 +4,13 @@
                                      [--out benchmarks/PEERS.md]
 
 Runtime. Every implementation of a row is called 1 + 2 · rounds · repeats times (31 with the
-defaults). On a quiet 2-core machine the default run takes about 7 minutes (most of it path-3
-and star-4 at n = 16384, linear attention and element-wise attention at n = 65536); ``--big``
-adds path-3 at n = 65536, about 6 minutes more; ``--quick`` (small sizes, a smoke run) takes
-under a minute. ``--max-minutes`` bounds it on a busy machine: once that much time has passed
-no further row starts, and the report lists the rows left out. The elapsed time is printed per
-row and written to the report.
+defaults). On a quiet 2-core machine the default run should take 7–10 minutes (an estimate
+from the per-call times: most of it is path-3 and star-4 at n = 16384, linear and element-wise
+attention at n = 65536); ``--big`` adds path-3 at n = 65536, 15–20 minutes more; ``--quick``
+(small sizes, a smoke run) took 3.6 minutes at load 12–14 on 2 cores, with 70 s of CPU time.
+``--max-minutes`` (default 20) bounds a run on a busy machine: no row starts after that long,
+and the report names the rows left out. The elapsed time is printed per row and written to the
+report.
 
 Installs nothing. The peers come with the ``bench`` extra (``pip install -e '.[bench]'``:
 torch, strassen-attention, poly-attention); a peer that is not importable is skipped and the
