@@ -3,6 +3,7 @@
 Checked without a GPU: the choice itself, and the test ids pytest collects in each mode."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,17 @@ def test_collected_kernel_tests_carry_the_chosen_backends(real):
         assert "cuda" in params and not {"cpu", "cudasim"} & params
     else:
         assert {"cpu", "cudasim"} <= params and "cuda" not in params
+
+
+def test_no_test_module_fixes_its_own_backends():
+    """A list such as ["cpu", "cudasim"] written into a test module would ignore the real-CUDA
+    mode: the backends under test come from tests/backends.py only."""
+    fixed = re.compile(
+        r"""\[\s*["']cpu["']\s*,\s*["']cudasim["']\s*\]|\(\s*["']cpu["']\s*,\s*["']cudasim["']\s*\)"""
+    )
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "tests").rglob("*.py")
+        if path.name not in ("backends.py", "test_backend_switch.py") and fixed.search(path.read_text())
+    ]
+    assert offenders == []
