@@ -38,6 +38,7 @@ import numpy as np
 from numba import cuda, float32, float64, prange
 
 from polyth_kernels.backend import resolve_backend
+from polyth_kernels.device import full, to_device, to_host
 from polyth_kernels.scalar import FASTMATH, ONLINE_CUDA, softmax_exp
 
 # ---------------------------------------------------------------- CPU twin
@@ -231,10 +232,10 @@ def _stream_on_cuda(Aq, Ku, bias_u, Wu, has_wu, Au, Kb, bias_b, Wb, has_wb, mask
     Cb = Wb.shape[2] if has_wb else 0
     step, finish_row, bslots = _cuda_kernels(dtype, C, Cb, bool(has_wu), bool(has_wb))
     blocks = -(-n // THREADS)
-    device = [cuda.to_device(x) for x in (Aq, Ku, bias_u, Wu, Au, Kb, bias_b, Wb)]
-    sm = cuda.to_device(np.full((nb, n), -np.inf, dtype=dtype))
-    sl = cuda.to_device(np.zeros((nb, n), dtype=dtype))
-    sacc = cuda.to_device(np.zeros((nb, n, bslots), dtype=dtype))
+    device = [to_device(x) for x in (Aq, Ku, bias_u, Wu, Au, Kb, bias_b, Wb)]  # counted copies
+    sm = full((nb, n), -np.inf, dtype, on_device=True)
+    sl = full((nb, n), 0, dtype, on_device=True)
+    sacc = full((nb, n, bslots), 0, dtype, on_device=True)
     pm = cuda.device_array((nb, blocks), dtype=dtype)
     pl = cuda.device_array((nb, blocks), dtype=dtype)
     pacc = cuda.device_array((nb, blocks, max(C, 1)), dtype=dtype)
@@ -243,7 +244,7 @@ def _stream_on_cuda(Aq, Ku, bias_u, Wu, has_wu, Au, Kb, bias_b, Wb, has_wb, mask
     for i in range(n):
         step[(blocks, nb), THREADS](i, bool(masked), *device, sm, sl, sacc, pm, pl, pacc)
         finish_row[nb, 1](i, pm, pl, pacc, logz, out)
-    return logz.copy_to_host(), out.copy_to_host()[:, :, :C]
+    return to_host(logz), to_host(out)[:, :, :C]
 
 
 # ---------------------------------------------------------------- host wrapper

@@ -74,3 +74,17 @@ def test_linear_attention_copies_q_k_v_in_once_and_the_result_out_once(causal):
     out = polyth.attention(m, Q, V, backend=GPU, causal=causal)
     assert dict(TRANSFERS) == {"to_device": 3, "to_host": 1}
     np.testing.assert_allclose(out, reference.attention(m, Q, V, causal=causal), rtol=1e-9, atol=1e-12)
+
+
+def test_the_stream_pass_counts_its_copies_eight_in_two_out():
+    """kernels/stream.py copies through polyth_kernels.device too: its eight input arrays go in
+    once each (its running state is made on the device), logz and out come back once each."""
+    rng = np.random.default_rng(3)
+    Aq, Ku, Au, Kb = (rng.standard_normal((1, 5, 2)) for _ in range(4))
+    W = rng.standard_normal((1, 5, 2))
+    TRANSFERS.clear()
+    got = polyth_kernels.stream_pass(Aq, Ku, Au, Kb, Wu=W, Wb=W, backend=GPU)
+    assert dict(TRANSFERS) == {"to_device": 8, "to_host": 2}
+    want = polyth_kernels.stream_pass(Aq, Ku, Au, Kb, Wu=W, Wb=W, backend="cpu")
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12)
