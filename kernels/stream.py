@@ -40,6 +40,7 @@ from numba import cuda, float32, float64, prange
 from polyth_kernels.backend import resolve_backend
 from polyth_kernels.device import full, to_device, to_host
 from polyth_kernels.scalar import FASTMATH, ONLINE_CUDA, softmax_exp
+from polyth_kernels.threads import launch
 
 # ---------------------------------------------------------------- CPU twin
 
@@ -131,7 +132,15 @@ ROWS = 256  # query positions per parallel region (the partials of a region: par
 
 
 def _stream_on_cpu(Aq, Ku, bias_u, Wu, has_wu, Au, Kb, bias_b, Wb, has_wb, masked, C):
-    parts = min(numba.get_num_threads(), Aq.shape[1])
+    """Through threads.launch: on one thread while the work (about n² (D1 + D2 + 2C) per batch
+    entry) is small, where a parallel region would wait for a busy core."""
+    nb, n, D1 = Aq.shape
+    work = nb * n * n * (D1 + Au.shape[2] + 2 * C)
+    return launch(_stream_on_threads, work, Aq, Ku, bias_u, Wu, has_wu, Au, Kb, bias_b, Wb, has_wb, masked, C)
+
+
+def _stream_on_threads(Aq, Ku, bias_u, Wu, has_wu, Au, Kb, bias_b, Wb, has_wb, masked, C):
+    parts = min(numba.get_num_threads(), Aq.shape[1])  # read inside launch: its thread count
     t = Aq.dtype.type
     return _stream_cpu(
         Aq, Ku, bias_u, Wu, has_wu, Au, Kb, bias_b, Wb, has_wb, masked, C, parts, ROWS, t(0.0), t(1.0)
