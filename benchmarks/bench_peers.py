@@ -29,8 +29,9 @@ and end of every row: the machine is shared, and a ratio is only as good as the 
 
 Comparisons (the issue "Speed: no per-call overhead, ahead of torch on the same algorithm"):
 
-- per-call overhead: a warm path-3 and Strassen call at n = 16 and 64 (d = 8), quiet and
-  with one core kept busy by a spinning process (started here, killed afterwards);
+- per-call overhead: a warm path-3 (also causal: the streamed kernel), and Strassen call at
+  n = 16 and 64 (d = 8), as found and with one core kept busy by a spinning process (started
+  here, killed afterwards);
 - path-3 x1x2 + x2x3 exact, d = dv = 64, n = 1024 … 16384 (65536 with ``--big``): torch's
   two-pass form (pass 1: the flash CPU kernel's output and log-sum-exp; pass 2: SDPA with that
   log-sum-exp as a per-key bias, values V2 ⊙ message), one SDPA call (4-D (1, 1, n, d) inputs,
@@ -336,26 +337,29 @@ def poly_module_row(rng, threads, poly_attention):
 
 
 def overhead_rows(repeats, rounds):
-    """Warm calls at n = 16 and 64, d = 8: medians (ms), quiet, then with one core busy."""
+    """Warm calls at n = 16 and 64, d = 8: medians (ms), as found, then with one core busy.
+    path-3 also causal (prefix): its plan runs the streamed kernel (kernels/stream.py)."""
     rng = np.random.default_rng(1)
     cases = []
-    for m in (zoo.path(3), zoo.strassen()):
+    for m, causal in ((zoo.path(3), None), (zoo.path(3), "prefix"), (zoo.strassen(), None)):
         for n in (16, 64):
             Q = [rng.standard_normal((n, 8), dtype=np.float32) for _ in range(m.t)]
             V = {a: rng.standard_normal((n, 8), dtype=np.float32) for a in range(2, m.t + 1)}
-            cases.append((f"{m.name or m.polynomial}, n = {n}", m, Q, V))
+            label = f"{m.name or m.polynomial}{', causal' if causal else ''}, n = {n}"
+            cases.append(
+                (label, lambda m=m, Q=Q, V=V, c=causal: polyth.attention(m, Q, V, backend="cpu", causal=c))
+            )
     results = {}
     set_threads(numba.config.NUMBA_NUM_THREADS)
     for label in ("quiet", "one core busy"):
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if label != "quiet" else None
         try:
             time.sleep(0.2)
-            for _, m, Q, V in cases:
-                polyth.attention(m, Q, V, backend="cpu")
+            for _, call in cases:
+                call()
             load = os.getloadavg()[0]
             for _ in range(rounds):
-                for name, m, Q, V in cases:
-                    call = lambda m=m, Q=Q, V=V: polyth.attention(m, Q, V, backend="cpu")  # noqa: E731
+                for name, call in cases:
                     results.setdefault((name, label), []).append(median_ms(call, max(repeats, 15)))
             results[("load", label)] = load
         finally:
