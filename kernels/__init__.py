@@ -5,9 +5,20 @@ It never imports ``polyth``.
 """
 
 from polyth_kernels.backend import BackendError, available_backends, resolve_backend
+from polyth_kernels.device import (
+    TRANSFERS,
+    broadcast_batch,
+    combine,
+    full,
+    is_device,
+    reverse_rows,
+    to_device,
+    to_host,
+)
 from polyth_kernels.edge import edge_pass, edge_pass_channels, hyperedge_pass
 from polyth_kernels.elementwise import elementwise_attention, elementwise_state, elementwise_step
 from polyth_kernels.features import monomial_features, multi_indices, taylor_weights
+from polyth_kernels.finite import all_finite
 from polyth_kernels.gemm import batched_gemm
 from polyth_kernels.linear import feature_map, linear_attention, linear_state, linear_step
 from polyth_kernels.lowrank import lowrank_pass
@@ -17,7 +28,16 @@ from polyth_kernels.scan import prefix_scan, reduce_lse
 from polyth_kernels.stream import stream_pass
 
 __all__ = [
+    "TRANSFERS",
     "BackendError",
+    "all_finite",
+    "broadcast_batch",
+    "combine",
+    "full",
+    "is_device",
+    "reverse_rows",
+    "to_device",
+    "to_host",
     "available_backends",
     "batched_gemm",
     "edge_pass",

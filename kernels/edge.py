@@ -17,10 +17,12 @@ s[i_1, …, i_{s−1}, j] = Σ_D Π_r As[r][i_r, D]·K[j, D] + bias[j] and the n
 never stored. The per-channel pass runs one independent pass per channel c (C of them)
 with M features per side and one value per key.
 
-All three run one kernel (polyth_kernels.edge_cpu on the CPU, polyth_kernels.edge_cuda on cuda and
-cudasim). Inputs: float32 or float64 (the output keeps A's dtype), with or without the
+All three run one kernel (polyth_kernels.edge_cpu on the CPU, polyth_kernels.edge_cuda on cuda
+and cudasim). Inputs: float32 or float64 (the output keeps A's dtype), with or without the
 leading batch axis. bias may hold −inf (a masked key); a row whose keys are all masked
-is an error, and so are NaN/inf inputs or a non-finite result.
+is an error, and so are NaN/inf inputs or a non-finite result. The edge pass also takes
+device arrays (polyth_kernels.device) and then returns device arrays, so that a plan's tree
+steps hand their messages to each other on the GPU.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from __future__ import annotations
 import numpy as np
 
 from polyth_kernels.backend import resolve_backend
-from polyth_kernels.blas_threads import single_threaded_blas
+from polyth_kernels.device import full, is_device
 from polyth_kernels.edge_cpu import flash_cpu
 from polyth_kernels.edge_cuda import flash_cuda
+from polyth_kernels.finite import all_finite
+from polyth_kernels.threads import launch
 
 
 def _float_dtype(array: np.ndarray, name: str) -> np.dtype:
@@ -47,7 +51,7 @@ def _as(array, dtype, name: str) -> np.ndarray:
 
 
 def _require_finite(array: np.ndarray, name: str) -> None:
-    if not np.isfinite(array).all():
+    if not all_finite(array):
         raise ValueError(f"{name} contains NaN or inf; pass finite values")
 
 
@@ -77,23 +81,45 @@ def _require_no_overflow(factor_list, K, bias, what: str) -> None:
 def _run(factors, sizes, K, W, bias, causal, backend):
     backend = resolve_backend(backend)
     if backend == "cpu":
-        with single_threaded_blas():
-            return flash_cpu(factors, sizes, K, W, bias, causal)
+        nb, nk, D = K.shape
+        work = nb * int(np.prod(sizes)) * nk * (D + W.shape[2] + 1)
+        return launch(flash_cpu, work, factors, sizes, K, W, bias, causal)
     return flash_cuda(factors, sizes, K, W, bias, causal)
 
 
 def _check_result(logz: np.ndarray, out: np.ndarray, what: str) -> None:
     if np.isneginf(logz).any():
         raise ValueError(f"{what}: some query row has every key masked (bias -inf on all its keys)")
-    if not (np.isfinite(logz).all() and np.isfinite(out).all()):
+    if not (all_finite(logz) and all_finite(out)):
         raise FloatingPointError(
             f"{what}: the result overflowed the {logz.dtype} range (NaN or inf); "
             "rescale the features or use float64"
         )
 
 
+def _flash_on_device(factor_list, K, W, bias, causal, backend, what):
+    """The pass on arrays already on the device (a plan's intermediates, which the compute
+    layer built and checked): shapes are checked here, values by the caller's final output
+    check (the CUDA kernels run without fastmath, so a NaN or inf propagates to it).
+    Returns device arrays."""
+    if resolve_backend(backend) == "cpu" or len(factor_list) != 1:
+        raise ValueError(f"{what}: device arrays need backend 'cuda' or 'cudasim' and one query-side array")
+    (A,) = factor_list
+    nb, nk, D = K.shape
+    if len(A.shape) != 3 or A.shape[0] != nb or A.shape[2] != D or tuple(W.shape[:2]) != (nb, nk):
+        raise ValueError(f"{what}: shapes disagree: A {A.shape}, K {K.shape}, W {W.shape}")
+    if bias is None:
+        bias = full((nb, nk), 0, K.dtype, on_device=True)
+    if tuple(bias.shape) != (nb, nk) or nk == 0:
+        raise ValueError(f"{what}: bias must be (b={nb}, nk={nk}) with nk ≥ 1, got {bias.shape}")
+    sizes = np.array([A.shape[1]], dtype=np.int64)
+    return flash_cuda(A, sizes, K, W, bias, causal, device_out=True)
+
+
 def _flash(factor_list, K, W, bias, causal, backend, what):
     """Validate batched (b, ·, ·) inputs, pack the row factors, run, check."""
+    if any(is_device(x) for x in (*factor_list, K, W, bias)):
+        return _flash_on_device(factor_list, K, W, bias, causal, backend, what)
     dtype = _float_dtype(factor_list[0], f"{what}: the first query-side array")
     factor_list = [_as(f, dtype, f"{what}: query-side features") for f in factor_list]
     K = _as(K, dtype, f"{what}: K")
@@ -132,17 +158,31 @@ def _flash(factor_list, K, W, bias, causal, backend, what):
 def _has_batch_axis(usage: str, *pairs) -> bool:
     """Whether the inputs carry the leading batch axis: each (array, ndim with the axis)
     pair must agree (None arrays are skipped); usage names the expected shapes."""
-    offsets = {np.ndim(a) - ndim for a, ndim in pairs if a is not None}
+    offsets = {_ndim(a) - ndim for a, ndim in pairs if a is not None}
     if offsets == {0}:
         return True
     if offsets == {-1}:
         return False
-    shapes = ", ".join(str(np.shape(a)) for a, _ in pairs if a is not None)
+    shapes = ", ".join(str(_shape(a)) for a, _ in pairs if a is not None)
     raise ValueError(f"{usage}, all with the leading batch axis b or all without it; got shapes {shapes}")
 
 
+def _shape(a) -> tuple:
+    """The shape of a device array, or of anything numpy reads as an array (no copy to the host)."""
+    return tuple(a.shape) if is_device(a) else np.shape(a)
+
+
+def _ndim(a) -> int:
+    return len(_shape(a))
+
+
 def _add_batch_axis(*arrays):
-    return tuple(None if a is None else np.asarray(a)[None] for a in arrays)
+    def add(a):
+        if a is None:
+            return None
+        return a.reshape((1,) + tuple(a.shape)) if is_device(a) else np.asarray(a)[None]
+
+    return tuple(add(a) for a in arrays)
 
 
 def edge_pass(A, K, W, bias=None, causal=False, backend="cpu"):
@@ -161,11 +201,11 @@ def edge_pass(A, K, W, bias=None, causal=False, backend="cpu"):
     )
     if not batched:
         A, K, W, bias = _add_batch_axis(A, K, W, bias)
-    A = np.asarray(A)
-    if causal and A.ndim == 3 and np.ndim(K) == 3 and A.shape[1] != np.shape(K)[1]:
-        raise ValueError(
-            f"causal=True needs as many queries as keys, got nq={A.shape[1]}, nk={np.shape(K)[1]}"
-        )
+    if not is_device(A):
+        A = np.asarray(A)
+    nq, nk = _shape(A)[1:2], _shape(K)[1:2]
+    if causal and _ndim(A) == 3 and _ndim(K) == 3 and nq != nk:
+        raise ValueError(f"causal=True needs as many queries as keys, got nq={nq[0]}, nk={nk[0]}")
     logz, out = _flash([A], K, W, bias, bool(causal), backend, "edge_pass")
     return (logz, out) if batched else (logz[0], out[0])
 

@@ -28,7 +28,7 @@ from numba import prange
 from polyth_kernels.scalar import FASTMATH, fmax, softmax_exp
 
 #: query rows per parallel task and keys per streamed block (tuned on a 2-core AVX-512 machine)
-TILE_Q = 256
+TILE_Q = 512
 TILE_K = 512
 
 
@@ -42,34 +42,34 @@ def _balanced_tile(t, ntiles):
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)
-def _softmax_block(s, bias, k0, kcount, q0, tq, causal, m, l, alpha, zero, one):
-    """Add the bias to a score block, update the running (m, l) and turn s into
-    exp(s − m_new) in place; alpha[i] = exp(m_old − m_new) rescales row i's accumulator.
-    zero and one are typed constants of the kernel's dtype."""
+def _softmax_block(s, bias, limits, m, l, acc, zero, one):
+    """Turn the score block s (tq × kcount) into exp(s + bias − m_new) in place, row i over its
+    first limits[i] keys (the rest set to 0: causal), update the running (m, l) and rescale
+    row i of the accumulator by exp(m_old − m_new). Two passes per row: the maximum (bias
+    added on the fly, nothing stored), then exp and sum. zero and one have the kernel's dtype."""
+    tq, kcount = s.shape
+    C = acc.shape[1]
     for i in range(tq):
         row = s[i]
-        limit = kcount
-        if causal:
-            limit = min(kcount, q0 + i - k0 + 1)
+        limit = limits[i]
         mx = m[i]
         for j in range(limit):
-            v = row[j] + bias[k0 + j]
-            row[j] = v
-            mx = fmax(mx, v)
+            mx = fmax(mx, row[j] + bias[j])
         if mx == -np.inf:  # every key so far masked: nothing to add
-            alpha[i] = one
             for j in range(kcount):
                 row[j] = zero
             continue
-        a = softmax_exp(m[i] - mx)
         total = zero
         for j in range(limit):
-            p = softmax_exp(row[j] - mx)
+            p = softmax_exp(row[j] + bias[j] - mx)
             row[j] = p
             total += p
         for j in range(limit, kcount):
             row[j] = zero
-        alpha[i] = a
+        a = softmax_exp(m[i] - mx)
+        if a != one:
+            for c in range(C):
+                acc[i, c] *= a
         l[i] = l[i] * a + total
         m[i] = mx
 
@@ -108,7 +108,7 @@ def _flash(factors, sizes, K, W, bias, causal, tile_q, tile_k, zero, one):
                         rows[i, d] *= src[d]
         m = np.full(tq, -np.inf, dtype=dt)
         l = np.zeros(tq, dtype=dt)
-        alpha = np.empty(tq, dtype=dt)
+        limits = np.empty(tq, dtype=np.int64)
         acc = np.zeros((tq, C), dtype=dt)
         score_buffer = np.empty(tq * tile_k, dtype=dt)
         pw = np.empty((tq, C), dtype=dt)
@@ -118,14 +118,15 @@ def _flash(factors, sizes, K, W, bias, causal, tile_q, tile_k, zero, one):
         biasb = bias[bi]
         for k0 in range(0, kend, tile_k):
             kcount = min(tile_k, kend - k0)
+            for i in range(tq):
+                limits[i] = min(kcount, max(0, q0 + i - k0 + 1)) if causal else kcount
             s = score_buffer[: tq * kcount].reshape(tq, kcount)
             np.dot(rows, Kb[k0 : k0 + kcount].T, s)
-            _softmax_block(s, biasb, k0, kcount, q0, tq, causal, m, l, alpha, zero, one)
+            _softmax_block(s, biasb[k0 : k0 + kcount], limits, m, l, acc, zero, one)
             np.dot(s, Wb[k0 : k0 + kcount], pw)
             for i in range(tq):
-                a = alpha[i]
                 for c in range(C):
-                    acc[i, c] = acc[i, c] * a + pw[i, c]
+                    acc[i, c] += pw[i, c]
         for i in range(tq):
             li = l[i]
             logz[bi, q0 + i] = m[i] + math.log(li) if li > zero else -np.inf

@@ -32,7 +32,9 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
+from polyth_kernels.device import to_device, to_host
 from polyth_kernels.gemm import blocks
+from polyth_kernels.threads import launch
 
 CHUNK = 64
 THREADS = 128
@@ -380,20 +382,21 @@ def elementwise_attention(
     shift = np.empty((b, nc, D), dtype=dtype)
     out = np.empty_like(Q)
     if backend == "cpu":
-        _chunk_moments_cpu(K, V, chunk, M, N, shift)
-        _scan_cpu(M, N, shift, bool(causal))
-        _rows_cpu(Q, K, V, coef, chunk, M, N, shift, bool(causal), out)
+        work = Q.size * P * 4
+        launch(_chunk_moments_cpu, work, K, V, chunk, M, N, shift)
+        launch(_scan_cpu, M.size, M, N, shift, bool(causal))
+        launch(_rows_cpu, work, Q, K, V, coef, chunk, M, N, shift, bool(causal), out)
         return _finish(out, "elementwise_attention")
     chunk_moments, scan, rows, _ = _cuda_kernels(np.dtype(dtype))
-    dQ, dK, dV = (cuda.to_device(X) for X in (Q, K, V))
+    dQ, dK, dV = (to_device(X) for X in (Q, K, V))
     dM, dN, dshift = (cuda.device_array_like(X) for X in (M, N, shift))
     dout = cuda.device_array_like(out)
     chunk_moments[blocks(b * nc * D, THREADS), THREADS](dK, dV, chunk, dM, dN, dshift)
     scan[blocks(b * D, THREADS), THREADS](dM, dN, dshift, bool(causal))
     rows[blocks(b * nc * D, THREADS), THREADS](
-        dQ, dK, dV, cuda.to_device(coef), chunk, dM, dN, dshift, bool(causal), dout
+        dQ, dK, dV, to_device(coef), chunk, dM, dN, dshift, bool(causal), dout
     )
-    return _finish(dout.copy_to_host(), "elementwise_attention")
+    return _finish(to_host(dout), "elementwise_attention")
 
 
 def elementwise_state(b: int, D: int, order: int, dtype=np.float64):
@@ -432,14 +435,14 @@ def elementwise_step(M, N, shift, q, k, v, order: int, backend: str = "cpu"):
     coef = taylor_coefficients(order).astype(dtype)
     out = np.empty_like(q)
     if backend == "cpu":
-        _step_cpu(M, N, shift, q, k, v, coef, out)
+        launch(_step_cpu, M.size * 2, M, N, shift, q, k, v, coef, out)
     else:
         step = _cuda_kernels(np.dtype(dtype))[3]
-        dM, dN, dshift = (cuda.to_device(X) for X in (M, N, shift))
+        dM, dN, dshift = (to_device(X) for X in (M, N, shift))
         dout = cuda.device_array_like(out)
-        args = [cuda.to_device(X) for X in (q, k, v, coef)]
+        args = [to_device(X) for X in (q, k, v, coef)]
         step[blocks(b * D, THREADS), THREADS](dM, dN, dshift, *args, dout)
-        M, N, shift, out = dM.copy_to_host(), dN.copy_to_host(), dshift.copy_to_host(), dout.copy_to_host()
+        M, N, shift, out = to_host(dM), to_host(dN), to_host(dshift), to_host(dout)
     return _finish(out, "elementwise_step"), M, N, shift
 
 

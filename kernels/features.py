@@ -31,7 +31,9 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
+from polyth_kernels.device import to_device, to_host
 from polyth_kernels.gemm import blocks
+from polyth_kernels.threads import launch
 
 MAX_FEATURES = 1 << 24
 THREADS = 128
@@ -159,12 +161,12 @@ def monomial_features(X, alphas, weights=None, backend: str = "cpu") -> np.ndarr
     shape = X.shape[:2] + (r,)
     if backend == "cpu":
         F = np.empty(shape, dtype=X.dtype)
-        _features_cpu(X, start, column, exponent, weights, F)
+        launch(_features_cpu, F.size * (exponent.size + 1), X, start, column, exponent, weights, F)
     elif backend in ("cuda", "cudasim"):
         dF = cuda.device_array(shape, dtype=X.dtype)
-        args = [cuda.to_device(a) for a in (X, start, column, exponent, weights)]
+        args = [to_device(a) for a in (X, start, column, exponent, weights)]
         _features_kernel[blocks(dF.size, THREADS), THREADS](*args, dF)
-        F = dF.copy_to_host()
+        F = to_host(dF)
     else:
         raise ValueError(f"monomial_features: unknown backend {backend!r} (cpu, cuda or cudasim)")
     if not np.isfinite(F).all():

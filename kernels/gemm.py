@@ -9,9 +9,13 @@ are free of bank conflicts and the stores to C are coalesced). The epilogue can 
 to C instead of overwriting it (``accumulate``) and can keep only the lower triangle
 j ≤ i of each product (``lower``: the causal mask inside one chunk of a linear scan).
 
-This is the one GEMM of the CUDA side; ``batched_gemm`` is its host wrapper (numpy's
-BLAS ``matmul`` on the CPU) and ``gemm_on_device`` launches it on device arrays for
-kernels that keep their intermediates on the GPU. There are no tensor cores: FP32 FMA.
+This is the one GEMM of the CUDA side; ``batched_gemm`` is its host wrapper and
+``gemm_on_device`` launches it on device arrays for kernels that keep their intermediates on
+the GPU. There are no tensor cores: FP32 FMA.
+
+Its CPU twin :func:`gemm_cpu` splits the output into tiles of ``CPU_ROWS`` rows per batch
+entry, one numba ``prange`` task each, and calls BLAS (at one thread, polyth_kernels.threads)
+once per task: the GEMMs of the CPU kernels never start numpy's own BLAS thread pool.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ import functools
 
 import numba
 import numpy as np
-from numba import cuda
+from numba import cuda, prange
+
+from polyth_kernels.device import to_device, to_host
+from polyth_kernels.threads import launch
 
 TILE_M = 64
 TILE_N = 64
@@ -28,6 +35,7 @@ TILE_K = 16
 THREADS_SIDE = 16  # a 16 × 16 block of threads
 PER_THREAD = TILE_M // THREADS_SIDE  # 4 × 4 outputs per thread
 MAX_GRID_Z = 65535
+CPU_ROWS = 64  # output rows per task of the CPU GEMM
 
 
 def blocks(count: int, per_block: int) -> int:
@@ -129,6 +137,39 @@ def gemm_on_device(
     kernel[grid, (THREADS_SIDE, THREADS_SIDE)](A, B, C, trans_a, trans_b, accumulate, lower)
 
 
+@numba.njit(parallel=True, cache=True)
+def _gemm_cpu(A, B, out, trans_b):
+    """out[b] = A[b] @ B[b] (B (b, K, N)) or A[b] @ B[b]ᵀ (trans_b: B (b, N, K)), C-contiguous."""
+    nb, M, _ = A.shape
+    tiles = (M + CPU_ROWS - 1) // CPU_ROWS
+    if trans_b:
+        for task in prange(nb * tiles):
+            bb = task // tiles
+            r0 = (task % tiles) * CPU_ROWS
+            r1 = min(M, r0 + CPU_ROWS)
+            np.dot(A[bb, r0:r1], B[bb].T, out[bb, r0:r1])
+    else:
+        for task in prange(nb * tiles):
+            bb = task // tiles
+            r0 = (task % tiles) * CPU_ROWS
+            r1 = min(M, r0 + CPU_ROWS)
+            np.dot(A[bb, r0:r1], B[bb], out[bb, r0:r1])
+
+
+def gemm_cpu(A: np.ndarray, B: np.ndarray, trans_b: bool = False) -> np.ndarray:
+    """A[b] @ B[b] (or @ B[b]ᵀ) for 3-D arrays of one float dtype, on the numba threads (see above)."""
+    A = np.ascontiguousarray(A)
+    B = np.ascontiguousarray(B)
+    nb, M, K = A.shape
+    N = B.shape[1] if trans_b else B.shape[2]
+    out = np.empty((nb, M, N), dtype=A.dtype)
+    if out.size and K:
+        launch(_gemm_cpu, nb * M * N * K, A, B, out, bool(trans_b))
+    else:
+        out[...] = 0
+    return out
+
+
 def batched_gemm(
     A: np.ndarray, B: np.ndarray, trans_a: bool = False, trans_b: bool = False, backend: str = "cpu"
 ) -> np.ndarray:
@@ -149,9 +190,9 @@ def batched_gemm(
     if opa.shape[2] != opb.shape[1]:
         raise ValueError(f"batched_gemm: inner sizes differ ({opa.shape[2]} vs {opb.shape[1]})")
     if backend == "cpu":
-        return np.matmul(opa, opb)
+        return gemm_cpu(opa, B, trans_b) if trans_b else gemm_cpu(opa, opb)
     C = cuda.device_array((A.shape[0], opa.shape[1], opb.shape[2]), dtype=A.dtype)
     gemm_on_device(
-        cuda.to_device(np.ascontiguousarray(A)), cuda.to_device(np.ascontiguousarray(B)), C, trans_a, trans_b
+        to_device(np.ascontiguousarray(A)), to_device(np.ascontiguousarray(B)), C, trans_a, trans_b
     )
-    return C.copy_to_host()
+    return to_host(C)

@@ -27,8 +27,12 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
+from polyth_kernels.device import to_device, to_host
+from polyth_kernels.finite import all_finite
 from polyth_kernels.gemm import blocks
-from polyth_kernels.lowrank import lowrank_pass
+from polyth_kernels.lowrank import CHUNK, lowrank_cpu, lowrank_cuda, normalised, with_ones
+from polyth_kernels.scalar import FASTMATH, softmax_exp
+from polyth_kernels.threads import launch
 
 THREADS = 128
 STEP_THREADS = 64
@@ -53,14 +57,14 @@ def _float_dtype(what: str, *arrays) -> np.dtype:
 # ---------------------------------------------------------------- feature map φ = elu + 1
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, fastmath=FASTMATH, cache=True)
 def _elu_plus_one_cpu(x, out):
     flat_x = x.reshape(-1)
     flat_out = out.reshape(-1)
     one = x.dtype.type(1)
     for i in prange(flat_x.size):
         v = flat_x[i]
-        flat_out[i] = v + one if v > 0 else math.exp(v)
+        flat_out[i] = v + one if v > 0 else softmax_exp(v)
 
 
 @functools.cache
@@ -86,16 +90,16 @@ def feature_map(X, name: str = "elu+1", backend: str = "cpu") -> np.ndarray:
         )
     X = np.ascontiguousarray(X)
     dtype = _float_dtype("feature_map", X)
-    if not np.isfinite(X).all():
+    if not all_finite(X):
         raise ValueError("feature_map: the input contains NaN or inf")
     out = np.empty_like(X)
     if backend == "cpu":
-        _elu_plus_one_cpu(X, out)
+        launch(_elu_plus_one_cpu, X.size * 8, X, out)
         return out
-    flat = cuda.to_device(X.reshape(-1))
+    flat = to_device(X.reshape(-1))
     dout = cuda.device_array(X.size, dtype=dtype)
     _elu_plus_one_kernel(np.dtype(dtype))[blocks(X.size, THREADS), THREADS](flat, dout)
-    return dout.copy_to_host().reshape(X.shape)
+    return to_host(dout).reshape(X.shape)
 
 
 # ---------------------------------------------------------------- parallel forms
@@ -107,7 +111,8 @@ def linear_attention(
     """Linear attention with φ = elu + 1: Q, K (b, n, d), V (b, n, dv) → out (b, n, dv).
 
     Non-causal: φ(Q) (φ(K)ᵀ [V, 1]); causal: chunked prefix sums of the states (``chunk`` rows per
-    chunk), both by :func:`polyth_kernels.lowrank_pass`. ``eps`` is added to every denominator.
+    chunk), both by the passes of :func:`polyth_kernels.lowrank_pass` (on the CPU with φ applied
+    tile by tile). ``eps`` is added to every denominator.
     """
     Q, K, V = (np.asarray(X) for X in (Q, K, V))
     if Q.ndim != 3 or K.shape != Q.shape or V.ndim != 3 or V.shape[:2] != Q.shape[:2]:
@@ -116,11 +121,25 @@ def linear_attention(
         )
     if not (eps >= 0 and math.isfinite(eps)):
         raise ValueError(f"linear_attention: eps must be a finite number ≥ 0, got {eps!r}")
-    phi_q = feature_map(Q, backend=backend)
-    phi_k = feature_map(K, backend=backend)
-    z, out = lowrank_pass(phi_q, phi_k, V, causal=causal, backend=backend, chunk=chunk)
-    if eps:
-        out *= (z / (z + z.dtype.type(eps)))[..., None]
+    _check_backend(backend, "linear_attention")
+    dtype = _float_dtype("linear_attention", Q, K, V)
+    for name, X in (("Q", Q), ("K", K), ("V", V)):
+        if not all_finite(X):
+            raise ValueError(f"linear_attention: {name} contains NaN or inf")
+    if chunk is None:
+        chunk = max(CHUNK, V.shape[2])
+    elif not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValueError(f"linear_attention: chunk must be a positive integer, got {chunk!r}")
+    Q, K, V = (np.ascontiguousarray(X) for X in (Q, K, V))
+    if backend == "cpu":  # φ applied tile by tile inside the passes (no φ(Q), φ(K) arrays)
+        _, out, bad = lowrank_cpu(Q, K, V, bool(causal), int(chunk), eps, feature=True)
+    else:  # Q, K, [V, 1] copied in once, φ applied on the device, R copied out once
+        R = lowrank_cuda(Q, K, with_ones(V), bool(causal), int(chunk), _elu_plus_one_kernel(np.dtype(dtype)))
+        _, out, bad = normalised(R, eps)
+    if bad:
+        raise ValueError(
+            f"linear_attention: {bad} of {Q.shape[0] * Q.shape[1]} outputs are not finite; rescale V"
+        )
     return out
 
 
@@ -204,13 +223,13 @@ def linear_step(S, z, q_feat, k_feat, v, eps: float = 0.0, backend: str = "cpu")
     out = np.empty((S.shape[0], S.shape[2]), dtype=dtype)
     if backend == "cpu":
         S, z = np.ascontiguousarray(S), np.ascontiguousarray(z)
-        _step_cpu(S, z, q_feat, k_feat, v, eps, out)
+        launch(_step_cpu, S.size * 2, S, z, q_feat, k_feat, v, eps, out)
     else:
-        dS, dz = cuda.to_device(np.ascontiguousarray(S)), cuda.to_device(np.ascontiguousarray(z))
+        dS, dz = to_device(np.ascontiguousarray(S)), to_device(np.ascontiguousarray(z))
         dout = cuda.device_array_like(out)
-        args = (cuda.to_device(np.ascontiguousarray(X)) for X in (q_feat, k_feat, v))
+        args = (to_device(np.ascontiguousarray(X)) for X in (q_feat, k_feat, v))
         _step_kernel(np.dtype(dtype))[S.shape[0], STEP_THREADS](dS, dz, *args, eps, dout)
-        S, z, out = dS.copy_to_host(), dz.copy_to_host(), dout.copy_to_host()
+        S, z, out = to_host(dS), to_host(dz), to_host(dout)
     if not np.isfinite(out).all():
         raise ValueError(
             "linear_step: the output is not finite (a denominator φ(q)·z + eps is 0, or the state overflowed)"

@@ -41,10 +41,11 @@ ValueError; an out that overflows (a product of huge values) is a FloatingPointE
   L[c, i, k] = E_A[i, k] · WA[i, k, c] · W[k, c] and M[c, j, k] = E_B[j, k] · WB[j, k, c]
   (L[C] = E_A, M[C] = E_B).
 
-On the CPU the GEMMs are numpy's BLAS matmul over blocks of columns j (G, M's block and R stay
-near BLOCK_ELEMENTS) and numba for the element-wise passes; on cuda/cudasim they are the
-tiled kernel of ``polyth_kernels.gemm`` (the channel folded into its batch axis for the two-sided
-layout) plus element-wise kernels, everything whole on the device.
+On the CPU the GEMMs are polyth_kernels.gemm's CPU twin (numba tasks over rows, one BLAS thread
+each) over blocks of columns j (G, M's block and R stay near BLOCK_ELEMENTS), and numba for the
+element-wise passes, each on one thread when its work is small (polyth_kernels.threads); on
+cuda/cudasim they are the tiled kernel of ``polyth_kernels.gemm`` (the channel folded into its
+batch axis for the two-sided layout) plus element-wise kernels, everything whole on the device.
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
-from polyth_kernels.gemm import blocks, gemm_on_device
+from polyth_kernels.device import to_device, to_host
+from polyth_kernels.finite import all_finite
+from polyth_kernels.gemm import blocks, gemm_cpu, gemm_on_device
+from polyth_kernels.threads import launch
 
 THREADS = 128
 BLOCK_ELEMENTS = 1 << 23  # CPU: about this many elements in each block of G (K × Jb(C+1)) and R
@@ -190,21 +194,22 @@ def _shifted_pass_cpu(A, B, W, WA, WB, threshold):
     flags = np.zeros((nb, I, J), dtype=np.int8)
     width = max(1, BLOCK_ELEMENTS // (max(I, K) * (C + 1)))
     if WA is not None:
-        L = _channel_operand_cpu(EA, W, WA)
+        L = _channel_operand_cpu(EA, W, WA).reshape(nb * (C + 1), I, K)
         M = _channel_operand_cpu(EB, None, WB)
     for j0 in range(0, J, width):
         jb = min(width, J - j0)
         if C == 0:
-            R = np.matmul(EA, EB[:, j0 : j0 + jb].transpose(0, 2, 1))[..., None]
+            R = gemm_cpu(EA, EB[:, j0 : j0 + jb], trans_b=True)[..., None]
         elif WA is not None:
-            P = np.matmul(L, M[:, :, j0 : j0 + jb].transpose(0, 1, 3, 2))  # (b, C+1, I, jb)
-            R = P.transpose(0, 2, 3, 1)
+            P = gemm_cpu(L, M[:, :, j0 : j0 + jb].reshape(nb * (C + 1), jb, K), trans_b=True)
+            R = P.reshape(nb, C + 1, I, jb).transpose(0, 2, 3, 1)
         else:
             G = np.empty((nb, K, jb * (C + 1)), dtype=A.dtype)
             has_wb = WB is not None
-            _values_times_columns_cpu(EB, W, WB if has_wb else _absent(A.dtype), has_wb, j0, G)
-            R = np.matmul(EA, G).reshape(nb, I, jb, C + 1)
-        _finish_cpu(row_max, col_max, R, j0, A.dtype.type(threshold), logz, out, flags)
+            WB_ = WB if has_wb else _absent(A.dtype)
+            launch(_values_times_columns_cpu, G.size, EB, W, WB_, has_wb, j0, G)
+            R = gemm_cpu(EA, G).reshape(nb, I, jb, C + 1)
+        launch(_finish_cpu, R.size, row_max, col_max, R, j0, A.dtype.type(threshold), logz, out, flags)
     return logz, out, flags
 
 
@@ -319,43 +324,43 @@ def _shifted_pass_cuda(A, B, W, WA, WB, threshold):
     col_max = cuda.device_array((nb, J), dtype=dtype)
     EA = cuda.device_array((nb, I, K), dtype=dtype)
     EB = cuda.device_array((nb, J, K), dtype=dtype)
-    _shift_rows_kernel[blocks(nb * I, THREADS), THREADS](cuda.to_device(A), row_max, EA)
-    _shift_rows_kernel[blocks(nb * J, THREADS), THREADS](cuda.to_device(B), col_max, EB)
+    _shift_rows_kernel[blocks(nb * I, THREADS), THREADS](to_device(A), row_max, EA)
+    _shift_rows_kernel[blocks(nb * J, THREADS), THREADS](to_device(B), col_max, EB)
     two_sided = C > 0 and WA is not None
     if C == 0:
         R = cuda.device_array((nb, I, J), dtype=dtype)
         gemm_on_device(EA, EB, R, trans_b=True)
     elif two_sided:
-        d_W = cuda.to_device(W)
+        d_W = to_device(W)
         L = cuda.device_array((nb * (C + 1), I, K), dtype=dtype)
         M = cuda.device_array((nb * (C + 1), J, K), dtype=dtype)
-        _channel_operand_kernel[blocks(L.size, THREADS), THREADS](EA, d_W, True, cuda.to_device(WA), L)
-        _channel_operand_kernel[blocks(M.size, THREADS), THREADS](EB, d_W, False, cuda.to_device(WB), M)
+        _channel_operand_kernel[blocks(L.size, THREADS), THREADS](EA, d_W, True, to_device(WA), L)
+        _channel_operand_kernel[blocks(M.size, THREADS), THREADS](EB, d_W, False, to_device(WB), M)
         R = cuda.device_array((nb * (C + 1), I, J), dtype=dtype)
         gemm_on_device(L, M, R, trans_b=True)
     else:
         has_wb = WB is not None
-        d_WB = cuda.to_device(WB if has_wb else _absent(dtype))
+        d_WB = to_device(WB if has_wb else _absent(dtype))
         G = cuda.device_array((nb, K, J * (C + 1)), dtype=dtype)
-        _values_times_columns_kernel[blocks(G.size, THREADS), THREADS](EB, cuda.to_device(W), d_WB, has_wb, G)
+        _values_times_columns_kernel[blocks(G.size, THREADS), THREADS](EB, to_device(W), d_WB, has_wb, G)
         R = cuda.device_array((nb, I, J * (C + 1)), dtype=dtype)
         gemm_on_device(EA, G, R)
     logz = cuda.device_array((nb, I, J), dtype=dtype)
     out = cuda.device_array((nb, I, J, C), dtype=dtype)
-    flags = cuda.to_device(np.zeros((nb, I, J), dtype=np.int8))
+    flags = to_device(np.zeros((nb, I, J), dtype=np.int8))
     _finish_kernel[blocks(nb * I * J, THREADS), THREADS](
         row_max, col_max, R, two_sided, dtype.type(threshold), logz, out, flags
     )
-    return logz.copy_to_host(), out.copy_to_host(), flags.copy_to_host()
+    return to_host(logz), to_host(out), to_host(flags)
 
 
 def _exact_entries_cuda(A, B, W, WA, WB, has_wa, has_wb, entries, logz, out):
-    d_logz, d_out = cuda.to_device(logz), cuda.to_device(out)
-    args = [cuda.to_device(x) for x in (A, B, W, WA, WB)]
+    d_logz, d_out = to_device(logz), to_device(out)
+    args = [to_device(x) for x in (A, B, W, WA, WB)]
     kernel = _exact_entries_kernel[blocks(len(entries), THREADS), THREADS]
-    kernel(*args, has_wa, has_wb, cuda.to_device(entries), d_logz, d_out)
-    logz[...] = d_logz.copy_to_host()
-    out[...] = d_out.copy_to_host()
+    kernel(*args, has_wa, has_wb, to_device(entries), d_logz, d_out)
+    logz[...] = to_host(d_logz)
+    out[...] = to_host(d_out)
 
 
 # ---------------------------------------------------------------- the rescue of underflowed entries
@@ -370,12 +375,15 @@ def _shifted_pass(A, B, W, WA, WB, backend):
 
 def _exact_entries(A, B, W, WA, WB, entries, logz, out, backend):
     """Direct log-sum-exp for the listed (b, i, j) on float64 arrays, in place."""
-    run = _exact_entries_cpu if backend == "cpu" else _exact_entries_cuda
     has_wa, has_wb = WA is not None, WB is not None
     WA = WA if has_wa else _absent(A.dtype)
     WB = WB if has_wb else _absent(A.dtype)
     entries = np.ascontiguousarray(entries, dtype=np.int64)
-    run(A, B, W, WA, WB, has_wa, has_wb, entries, logz, out)
+    args = (A, B, W, WA, WB, has_wa, has_wb, entries, logz, out)
+    if backend == "cpu":
+        launch(_exact_entries_cpu, len(entries) * A.shape[2] * (W.shape[2] + 2), *args)
+    else:
+        _exact_entries_cuda(*args)
 
 
 def _rescue(A, B, W, WA, WB, entries, logz, out, backend):
@@ -458,7 +466,7 @@ def _checked_values(name, X, lead, layout, A, batched):
         raise ValueError(f"lse_matmul: {name} has dtype {X.dtype}, A and B have {A.dtype}")
     if X.shape[-1] == 0:
         raise ValueError(f"lse_matmul: {name} has no channels (C = 0); pass {name}=None instead")
-    if not np.isfinite(X).all():
+    if not all_finite(X):
         raise ValueError(f"lse_matmul: {name} contains NaN or inf")
     return np.ascontiguousarray(X)
 
@@ -492,7 +500,7 @@ def lse_matmul(A, B, W=None, WA=None, WB=None, backend: str = "cpu"):
         logz, out, recomputed = _contract(A, B, values, WA, WB, backend)
     if not present:
         out = None
-    elif not np.isfinite(out).all():
+    elif not all_finite(out):
         raise FloatingPointError(
             "lse_matmul: the weighted mean of WA · WB · W overflows the dtype; scale the values down"
         )

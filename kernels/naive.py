@@ -29,9 +29,11 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
+from polyth_kernels.device import to_device, to_host
 from polyth_kernels.features import integer_power
 from polyth_kernels.gemm import blocks
 from polyth_kernels.scalar import make_online_math
+from polyth_kernels.threads import launch
 
 MAX_VARIABLES = 16  # the odometer's local array on a GPU has a fixed size
 MAX_TUPLES = 10**12
@@ -362,7 +364,10 @@ def naive_attention(
     bad = np.zeros(nb * n, dtype=np.int8)
     if backend == "cpu":
         out = np.empty((nb, n, dv), dtype=np.float64)
-        _naive_cpu(
+        work = nb * n * float(n) ** (t - 1) * (Qs.shape[3] + dv)
+        launch(
+            _naive_cpu,
+            work,
             Qs,
             slot_var,
             mono_start,
@@ -380,11 +385,11 @@ def naive_attention(
         )
     elif backend in ("cuda", "cudasim"):
         device = [
-            cuda.to_device(x) for x in (Qs, slot_var, mono_start, mono_slot, mono_power, coef, Vs, value_var)
+            to_device(x) for x in (Qs, slot_var, mono_start, mono_slot, mono_power, coef, Vs, value_var)
         ]
-        d_parent = cuda.to_device(parent)
+        d_parent = to_device(parent)
         d_out = cuda.device_array((nb, n, dv), dtype=np.float64)
-        d_bad = cuda.to_device(bad)
+        d_bad = to_device(bad)
         if per_channel:
             _naive_per_channel_kernel[blocks(nb * n * dv, THREADS), THREADS](
                 *device, t, d_parent, causal, d_out, d_bad
@@ -392,8 +397,8 @@ def naive_attention(
         else:
             d_acc = cuda.device_array((nb, n, dv), dtype=np.float64)
             _naive_kernel[blocks(nb * n, THREADS), THREADS](*device, t, d_parent, causal, d_acc, d_out, d_bad)
-        out = d_out.copy_to_host()
-        bad = d_bad.copy_to_host()
+        out = to_host(d_out)
+        bad = to_host(d_bad)
     else:
         raise ValueError(f"naive_attention: unknown backend {backend!r} (cpu, cuda or cudasim)")
     if bad.any():

@@ -29,7 +29,10 @@ import numpy as np
 from numba import cuda, float32, float64, prange
 
 from polyth_kernels.backend import resolve_backend
+from polyth_kernels.device import to_device, to_host
+from polyth_kernels.finite import all_finite
 from polyth_kernels.scalar import FASTMATH, ONLINE_CUDA, fmax, softmax_exp
+from polyth_kernels.threads import launch
 
 # ---------------------------------------------------------------- CPU twins
 
@@ -204,8 +207,8 @@ def _scan_cuda(L, W, with_values):
     logz = cuda.device_array((rows, n), dtype=L.dtype)
     out = cuda.device_array((rows, n, max(C, 1)), dtype=L.dtype)
     grid = math.ceil(rows / SCAN_THREADS)
-    _cuda_scan(L.dtype, C)[grid, SCAN_THREADS](cuda.to_device(L), cuda.to_device(W), logz, out)
-    return logz.copy_to_host(), out.copy_to_host()[:, :, :C]
+    _cuda_scan(L.dtype, C)[grid, SCAN_THREADS](to_device(L), to_device(W), logz, out)
+    return to_host(logz), to_host(out)[:, :, :C]
 
 
 def _reduce_cuda(L, W, with_values):
@@ -214,8 +217,8 @@ def _reduce_cuda(L, W, with_values):
     threads = reduce_launch_threads(C, L.dtype.itemsize)
     logz = cuda.device_array(rows, dtype=L.dtype)
     out = cuda.device_array((rows, max(C, 1)), dtype=L.dtype)
-    _cuda_reduce(L.dtype, C, threads)[rows, threads](cuda.to_device(L), cuda.to_device(W), logz, out)
-    return logz.copy_to_host(), out.copy_to_host()[:, :C]
+    _cuda_reduce(L.dtype, C, threads)[rows, threads](to_device(L), to_device(W), logz, out)
+    return to_host(logz), to_host(out)[:, :C]
 
 
 # ---------------------------------------------------------------- host wrappers
@@ -238,7 +241,7 @@ def _prepare(L, W, what):
     W = np.asarray(W)
     if W.ndim != L.ndim + 1 or W.shape[:-1] != L.shape:
         raise ValueError(f"{what}: W must have shape L.shape + (C,) = {L.shape} + (C,), got {W.shape}")
-    if not np.isfinite(W).all():
+    if not all_finite(W):
         raise ValueError(f"{what}: W contains NaN or inf; pass finite values")
     C = W.shape[-1]
     W3 = np.ascontiguousarray(W.reshape(rows, n, C), dtype=L.dtype)
@@ -246,7 +249,7 @@ def _prepare(L, W, what):
 
 
 def _checked(logz, out, what):
-    if np.isnan(logz).any() or np.isposinf(logz).any() or not np.isfinite(out).all():
+    if np.isnan(logz).any() or np.isposinf(logz).any() or not all_finite(out):
         raise FloatingPointError(f"{what}: the result is not finite (NaN or inf); check the input range")
 
 
@@ -261,7 +264,8 @@ def prefix_scan(L, W=None, backend="cpu"):
     if L2.size == 0:
         logz, out = np.empty((L2.shape[0], n), L2.dtype), np.empty((L2.shape[0], n, C), L2.dtype)
     elif resolve_backend(backend) == "cpu":
-        logz, out = _scan_cpu(L2, W3, with_values, *_typed_constants(L2.dtype))
+        work = L2.size * (C + 3)
+        logz, out = launch(_scan_cpu, work, L2, W3, with_values, *_typed_constants(L2.dtype))
     else:
         logz, out = _scan_cuda(L2, W3, with_values)
     _checked(logz, out, "prefix_scan")
@@ -279,7 +283,8 @@ def reduce_lse(L, W=None, backend="cpu"):
     if rows == 0 or n == 0:
         logz, out = np.full(rows, -np.inf, L2.dtype), np.zeros((rows, C), L2.dtype)
     elif resolve_backend(backend) == "cpu":
-        logz, out = _reduce_cpu(L2, W3, with_values, *_typed_constants(L2.dtype))
+        work = L2.size * (C + 2)
+        logz, out = launch(_reduce_cpu, work, L2, W3, with_values, *_typed_constants(L2.dtype))
     else:
         logz, out = _reduce_cuda(L2, W3, with_values)
     _checked(logz, out, "reduce_lse")

@@ -38,7 +38,9 @@ import numpy as np
 from numba import cuda, float32, float64, prange
 
 from polyth_kernels.backend import resolve_backend
+from polyth_kernels.device import full, to_device, to_host
 from polyth_kernels.scalar import FASTMATH, ONLINE_CUDA, softmax_exp
+from polyth_kernels.threads import launch
 
 # ---------------------------------------------------------------- CPU twin
 
@@ -130,7 +132,15 @@ ROWS = 256  # query positions per parallel region (the partials of a region: par
 
 
 def _stream_on_cpu(Aq, Ku, bias_u, Wu, has_wu, Au, Kb, bias_b, Wb, has_wb, masked, C):
-    parts = min(numba.get_num_threads(), Aq.shape[1])
+    """Through threads.launch: on one thread while the work (about n² (D1 + D2 + 2C) per batch
+    entry) is small, where a parallel region would wait for a busy core."""
+    nb, n, D1 = Aq.shape
+    work = nb * n * n * (D1 + Au.shape[2] + 2 * C)
+    return launch(_stream_on_threads, work, Aq, Ku, bias_u, Wu, has_wu, Au, Kb, bias_b, Wb, has_wb, masked, C)
+
+
+def _stream_on_threads(Aq, Ku, bias_u, Wu, has_wu, Au, Kb, bias_b, Wb, has_wb, masked, C):
+    parts = min(numba.get_num_threads(), Aq.shape[1])  # read inside launch: its thread count
     t = Aq.dtype.type
     return _stream_cpu(
         Aq, Ku, bias_u, Wu, has_wu, Au, Kb, bias_b, Wb, has_wb, masked, C, parts, ROWS, t(0.0), t(1.0)
@@ -231,10 +241,10 @@ def _stream_on_cuda(Aq, Ku, bias_u, Wu, has_wu, Au, Kb, bias_b, Wb, has_wb, mask
     Cb = Wb.shape[2] if has_wb else 0
     step, finish_row, bslots = _cuda_kernels(dtype, C, Cb, bool(has_wu), bool(has_wb))
     blocks = -(-n // THREADS)
-    device = [cuda.to_device(x) for x in (Aq, Ku, bias_u, Wu, Au, Kb, bias_b, Wb)]
-    sm = cuda.to_device(np.full((nb, n), -np.inf, dtype=dtype))
-    sl = cuda.to_device(np.zeros((nb, n), dtype=dtype))
-    sacc = cuda.to_device(np.zeros((nb, n, bslots), dtype=dtype))
+    device = [to_device(x) for x in (Aq, Ku, bias_u, Wu, Au, Kb, bias_b, Wb)]  # counted copies
+    sm = full((nb, n), -np.inf, dtype, on_device=True)
+    sl = full((nb, n), 0, dtype, on_device=True)
+    sacc = full((nb, n, bslots), 0, dtype, on_device=True)
     pm = cuda.device_array((nb, blocks), dtype=dtype)
     pl = cuda.device_array((nb, blocks), dtype=dtype)
     pacc = cuda.device_array((nb, blocks, max(C, 1)), dtype=dtype)
@@ -243,7 +253,7 @@ def _stream_on_cuda(Aq, Ku, bias_u, Wu, has_wu, Au, Kb, bias_b, Wb, has_wb, mask
     for i in range(n):
         step[(blocks, nb), THREADS](i, bool(masked), *device, sm, sl, sacc, pm, pl, pacc)
         finish_row[nb, 1](i, pm, pl, pacc, logz, out)
-    return logz.copy_to_host(), out.copy_to_host()[:, :, :C]
+    return to_host(logz), to_host(out)[:, :, :C]
 
 
 # ---------------------------------------------------------------- host wrapper

@@ -2,12 +2,15 @@
 
 The CUDA kernels run under numba's simulator in CI: it must be switched on before
 numba is imported, so this happens first. Set POLYTH_TEST_REAL_CUDA=1 on a machine
-with a GPU to run the same tests against the hardware instead.
+with a GPU to run the same kernel and attention tests on the hardware instead
+(tests/backends.py chooses the backends from the environment).
 """
 
 import os
 
-if os.environ.get("POLYTH_TEST_REAL_CUDA") != "1":
+from tests.backends import simulator_wanted
+
+if simulator_wanted(os.environ):
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 os.environ.setdefault("MPLBACKEND", "Agg")

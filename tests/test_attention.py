@@ -1,4 +1,5 @@
-"""polyth.attention against the brute-force reference: every method on cpu and cudasim."""
+"""polyth.attention against the brute-force reference: every method on the backends under test
+(cpu and cudasim, or cuda with POLYTH_TEST_REAL_CUDA=1: tests/backends.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from hypothesis import strategies as st
 import polyth
 from polyth import zoo
 from polyth.compute.front import attention
-
-BACKENDS = ["cpu", "cudasim"]
+from tests.backends import BACKENDS, GPU
 
 
 @st.composite
@@ -86,10 +86,10 @@ def test_exact_and_naive_match_reference_on_random_mechanisms(m, n, seed, data):
     ],
 )
 def test_methods_on_every_backend_match_reference(spec, causal, method, backend):
-    if method == "naive" and backend == "cudasim" and spec != "self":
+    if method == "naive" and backend != "cpu" and spec != "self":
         pytest.skip(
             "the naive CUDA kernel takes minutes per t = 3 case in the simulator; "
-            "tests/kernels/test_naive.py covers it on cudasim at t = 3"
+            "tests/kernels/test_naive.py covers it on the CUDA kernels at t = 3"
         )
     m = zoo.from_spec(spec)
     rng = np.random.default_rng(7)
@@ -198,7 +198,7 @@ def test_approx_error_within_the_engines_bound(spec, causal, backend="cpu"):
 
 
 def test_approx_on_the_cuda_simulator_matches_cpu():
-    test_approx_error_within_the_engines_bound("path:3", None, backend="cudasim")
+    test_approx_error_within_the_engines_bound("path:3", None, backend=GPU)
 
 
 def test_approx_elementwise_per_channel_keeps_square_factors_exact():

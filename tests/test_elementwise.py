@@ -21,8 +21,7 @@ from polyth.theory.cost import d as D_SYM
 from polyth.theory.cost import n as N_SYM
 from polyth.theory.plan import exact_plan, low_rank_plan
 from polyth.theory.taylor import taylor_error
-
-BACKENDS = ["cpu", "cudasim"]
+from tests.backends import BACKENDS
 
 
 def taylor_oracle(q, k, v, order, causal):

@@ -20,8 +20,7 @@ from polyth.theory.cost import d as D_SYM
 from polyth.theory.cost import dv as DV_SYM
 from polyth.theory.cost import n as N_SYM
 from polyth.theory.plan import exact_plan, low_rank_plan
-
-BACKENDS = ["cpu", "cudasim"]
+from tests.backends import BACKENDS
 
 
 def features(x):

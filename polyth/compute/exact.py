@@ -29,7 +29,9 @@ plan's step kind picks the kernel:
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +43,7 @@ from polyth.compute.tables import SupportTable, materialize, support_tables
 from polyth.errors import NumericalError, PolyError
 from polyth.mechanism import Mechanism
 from polyth.theory.plan import Plan, cached_exact_plan
+from polyth_kernels import broadcast_batch, combine, full, is_device, reverse_rows, to_device, to_host
 
 
 @dataclass
@@ -103,7 +106,7 @@ class Elimination:
         L = L.reshape(shape)
         if W is not None:
             W = W.transpose([0] + [1 + i for i in order] + [W.ndim - 1])
-            W = W.reshape(shape + [W.shape[-1]])
+            W = W.reshape([W.shape[0]] + shape[1:] + [W.shape[-1]])
         return L, W
 
     # ------------------------------------------------------------- the steps
@@ -134,14 +137,15 @@ class Elimination:
         return result, record
 
     def _unary_bias_and_values(self, b: int, unary: list[LiveFactor]):
+        """The sum of the log-factors on b (None: all 0) and the product of their values."""
         bias, W = None, None
         for f in unary:
-            L, fw = self.dense(f)
-            bias = L if bias is None else bias + L
-            if fw is not None:
-                with np.errstate(over="ignore"):
-                    W = fw if W is None else W * fw
-        if W is not None and not np.isfinite(W).all():
+            if f.L is not None or f.table is not None or f.threshold is not None:
+                L, _ = self.dense(f)
+                bias = L if bias is None else combine(bias, L, "add")
+            if f.W is not None:
+                W = f.W if W is None else combine(W, f.W, "mul")
+        if W is not None and not is_device(W) and not polyth_kernels.all_finite(W):
             raise NumericalError(
                 "the product of the value vectors overflowed; rescale V or compute in float64"
             )
@@ -155,17 +159,16 @@ class Elimination:
         if table.threshold is not None:
             causal = True
             reverse = table.threshold == (a, b)  # [l_a ≤ l_b]: keys at or above the query
-        values = W if W is not None else np.ones(K.shape[:2] + (1,), dtype=K.dtype)
+        on_device = is_device(K)
+        values = W if W is not None else full(tuple(K.shape[:2]) + (1,), 1, K.dtype, on_device)
         if reverse:
-            A, K, values = A[:, ::-1], K[:, ::-1], values[:, ::-1]
-            bias = None if bias is None else bias[:, ::-1]
-        bias = None if bias is None else np.broadcast_to(bias, K.shape[:2])
+            A, K, values = reverse_rows(A), reverse_rows(K), reverse_rows(values)
+            bias = None if bias is None else reverse_rows(bias)
+        bias = None if bias is None else broadcast_batch(bias, K.shape[0])
         logz, out = polyth_kernels.edge_pass(A, K, values, bias=bias, causal=causal, backend=self.backend)
         if reverse:
-            logz, out = logz[:, ::-1], out[:, ::-1]
-        return LiveFactor(
-            (a,), L=np.ascontiguousarray(logz), W=np.ascontiguousarray(out) if W is not None else None
-        )
+            logz, out = reverse_rows(logz), reverse_rows(out)
+        return LiveFactor((a,), L=logz, W=out if W is not None else None)
 
     def _hyperedge(self, b: int, table: LiveFactor, unary: list[LiveFactor]) -> LiveFactor:
         rest = tuple(v for v in table.scope if v != b)
@@ -332,8 +335,8 @@ class Elimination:
                 continue
             if f.scope not in ((query,), ()):
                 raise AssertionError(f"factor on {f.scope} left after elimination")
-            W = f.W if f.scope == (query,) else f.W[:, None, :]
-            result = W if result is None else result * W
+            W = f.W if f.scope == (query,) else to_host(f.W)[:, None, :]
+            result = W if result is None else combine(result, W, "mul")
         return result
 
 
@@ -360,7 +363,7 @@ def live_factors(plan: Plan, Q: tuple[np.ndarray, ...], V: dict[int, np.ndarray]
                 factors[f.id] = LiveFactor(f.scope, table=table, threshold=f.mask[0] if f.mask else None)
         elif f.kind == "value":
             (a,) = f.scope
-            factors[f.id] = LiveFactor(f.scope, L=np.zeros(V[a].shape[:2], dtype=V[a].dtype), W=V[a])
+            factors[f.id] = LiveFactor(f.scope, W=V[a])  # L None: log-factor 0
         elif f.kind == "threshold":
             factors[f.id] = LiveFactor(f.scope, threshold=f.threshold)
         else:
@@ -368,15 +371,49 @@ def live_factors(plan: Plan, Q: tuple[np.ndarray, ...], V: dict[int, np.ndarray]
     return factors
 
 
+def _moved(f: LiveFactor, move) -> LiveFactor:
+    """``f`` with every array it holds passed through ``move`` (to_device or to_host)."""
+    table = f.table
+    if table is not None:
+        table = dataclasses.replace(table, features={a: move(x) for a, x in table.features.items()})
+    L = None if f.L is None else move(f.L)
+    W = None if f.W is None else move(f.W)
+    return dataclasses.replace(f, L=L, W=W, table=table)
+
+
+_PLANS: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def plan_of(m: Mechanism, causal: str | None) -> Plan:
+    """The exact plan of this mechanism object, looked up by identity: the theory's cache keys on
+    the mechanism as written, which prints its sympy coefficients on every call."""
+    entry = _PLANS.get(id(m))
+    if entry is None or entry[0]() is not m:
+        key = id(m)
+        entry = (weakref.ref(m, lambda _, key=key: _PLANS.pop(key, None)), {})
+        _PLANS[key] = entry
+    plans = entry[1]
+    if causal not in plans:
+        plans[causal] = cached_exact_plan(m, causal)
+    return plans[causal]
+
+
 def run_exact(m: Mechanism, inputs: Inputs, backend: str, options: dict):
-    """``method="exact"``: the exact plan's steps, log-domain, with the kernels."""
-    plan = cached_exact_plan(m, inputs.causal)
+    """``method="exact"``: the exact plan's steps, log-domain, with the kernels.
+
+    On cuda/cudasim a plan of tree steps only (edge passes) runs on the device: the initial
+    factors are copied there once, the steps hand their messages to each other there, and the
+    output is copied back once. Other plans run on host arrays, each kernel copying its own."""
+    plan = plan_of(m, inputs.causal)
     Q, V = (inputs.Q, dict(inputs.V))
     if m.per_channel:
         Q, V = fold_channels(inputs)
-    run = Elimination(live_factors(plan, Q, V, m.scale_for(inputs.d)), inputs.n, backend, inputs.dtype)
+    factors = live_factors(plan, Q, V, m.scale_for(inputs.d))
+    if backend != "cpu" and {s.kind for s in plan.steps} <= {"tree_message", "normalize"}:
+        factors = {i: _moved(f, to_device) for i, f in factors.items()}
+    run = Elimination(factors, inputs.n, backend, inputs.dtype)
     try:
-        out = run.run(plan)
+        out = to_host(run.run(plan))
     except FloatingPointError as exc:
         raise NumericalError(str(exc)) from None
     except ValueError as exc:  # a kernel refusing its arrays is a bug here, not bad user input

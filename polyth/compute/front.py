@@ -53,6 +53,7 @@ from polyth.compute.records import Timed
 from polyth.errors import BudgetError, InputError, NumericalError
 from polyth.mechanism import Mechanism
 from polyth.mechanism.similarity import Exp, FeatureMap, Taylor
+from polyth_kernels import all_finite
 
 METHODS = ("exact", "naive", "approx")
 
@@ -213,7 +214,7 @@ def attention(
             "started: another process may have taken the memory; retry, or use a smaller n"
         ) from None
     seconds = time.perf_counter() - start
-    if not np.isfinite(out).all():
+    if not all_finite(out):
         raise NumericalError(
             f"the {method} attention produced {int((~np.isfinite(out)).sum())} non-finite outputs; "
             "the values' product overflowed — rescale V or use float64"

@@ -26,6 +26,7 @@ import numpy as np
 
 from polyth.errors import InputError
 from polyth.mechanism import Mechanism
+from polyth_kernels import all_finite
 
 CAUSAL_MODES = (None, "prefix", "nested")
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -271,7 +272,7 @@ def _as_float_array(name: str, x) -> np.ndarray:
         )
     if a.dtype not in FLOAT_DTYPES:
         raise InputError(f"{name} has dtype {a.dtype}; only float32 and float64 are supported")
-    if not np.isfinite(a).all():
+    if not all_finite(a):
         bad = np.argwhere(~np.isfinite(a))[0]
         raise InputError(f"{name} contains NaN or Inf (first at index {tuple(int(i) for i in bad)})")
     return a
@@ -280,7 +281,7 @@ def _as_float_array(name: str, x) -> np.ndarray:
 def _cast(name: str, a: np.ndarray, dtype: np.dtype) -> np.ndarray:
     with np.errstate(over="ignore"):
         out = a.astype(dtype, copy=False)
-    if out is not a and not np.isfinite(out).all():
+    if out is not a and not all_finite(out):
         raise InputError(f"{name} overflows {dtype} (entries beyond ±{np.finfo(dtype).max:.3g})")
     return out
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from polyth_kernels.edge import edge_pass, edge_pass_channels, hyperedge_pass
 from polyth_kernels.edge_cpu import flash_cpu
+from tests.backends import BACKENDS, GPU
 
-BACKENDS = ["cpu", "cudasim"]
 DTYPES = [np.float32, np.float64]
 
 
@@ -52,7 +52,7 @@ def random_edge(rng, b, nq, nk, D, C, dtype, scale=1.0):
 
 
 def sim_size(backend, cpu_size, sim_size):
-    return sim_size if backend == "cudasim" else cpu_size
+    return cpu_size if backend == "cpu" else sim_size
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -276,7 +276,29 @@ def test_cuda_grid_visits_batches_beyond_the_grid_height(monkeypatch):
     monkeypatch.setattr(polyth_kernels.edge_cuda, "MAX_GRID_Y", 1)
     rng = np.random.default_rng(12)
     A, K, W, bias = random_edge(rng, 3, 5, 6, 2, 2, np.float64)
-    logz, out = edge_pass(A, K, W, bias, backend="cudasim")
+    logz, out = edge_pass(A, K, W, bias, backend=GPU)
     want_logz, want_out = edge_oracle(A, K, W, bias, False)
     assert_close(logz, want_logz, np.float64)
     assert_close(out, want_out, np.float64)
+
+
+@pytest.mark.parametrize("itemsize", [4, 8])
+@pytest.mark.parametrize(("D", "C"), [(1, 1), (8, 3), (64, 64), (128, 129), (700, 64)])
+def test_cuda_launch_fits_static_shared_memory(itemsize, D, C):
+    """The block of query rows and the key tile are the largest that fit 48 KB, rows first."""
+    from polyth_kernels.edge_cuda import MAX_KEYS, MAX_ROWS, SHARED_BYTES, launch_config, shared_bytes
+
+    grid, threads, rows, keys = launch_config(1000, 3, D, C, itemsize)
+    assert shared_bytes(rows, keys, D, C, itemsize) <= SHARED_BYTES
+    assert grid == (-(-1000 // rows), 3) and threads >= rows
+    if rows < MAX_ROWS:  # twice the rows would not have fitted
+        assert shared_bytes(2 * rows, keys, D, C, itemsize) > SHARED_BYTES
+    if keys < MAX_KEYS:
+        assert shared_bytes(1, 2 * keys, D, C, itemsize) > SHARED_BYTES
+
+
+def test_cuda_launch_refuses_features_too_wide_for_shared_memory():
+    from polyth_kernels.edge_cuda import launch_config
+
+    with pytest.raises(ValueError, match="shared memory; use backend='cpu'"):
+        launch_config(10, 1, 6000, 64, 8)

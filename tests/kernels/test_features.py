@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from polyth_kernels.features import monomial_features, multi_indices, taylor_weights
+from tests.backends import BACKENDS
 
 
 @given(d=st.integers(1, 6), g=st.integers(0, 5))
@@ -32,7 +33,7 @@ def oracle(X, alphas, weights):
     return weights * np.prod(X[..., None, :] ** alphas, axis=-1)
 
 
-@pytest.mark.parametrize("backend", ["cpu", "cudasim"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_features_match_the_oracle(backend, dtype):
     rng = np.random.default_rng(0)

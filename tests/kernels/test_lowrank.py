@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from polyth_kernels.features import monomial_features, multi_indices, taylor_weights
 from polyth_kernels.lowrank import lowrank_pass
+from tests.backends import BACKENDS, GPU
 
 
 def oracle(Phi, Psi, W, causal):
@@ -38,7 +39,7 @@ def positive_inputs(rng, dtype, b, nq, nk, r, c):
     )
 
 
-@pytest.mark.parametrize("backend", ["cpu", "cudasim"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_non_causal_matches_the_oracle(backend, dtype):
     Phi, Psi, W = positive_inputs(np.random.default_rng(0), dtype, 2, 7, 9, 4, 3)
@@ -47,9 +48,7 @@ def test_non_causal_matches_the_oracle(backend, dtype):
     assert z.shape == (7,) and out.shape == (7, 3)
 
 
-@pytest.mark.parametrize(
-    ("backend", "dtype"), [("cpu", np.float32), ("cpu", np.float64), ("cudasim", np.float64)]
-)
+@pytest.mark.parametrize(("backend", "dtype"), [("cpu", np.float32), ("cpu", np.float64), (GPU, np.float64)])
 def test_causal_chunks_carry_the_prefix_state(backend, dtype):
     Phi, Psi, W = positive_inputs(np.random.default_rng(1), dtype, 1, 11, 11, 3, 2)
     check(Phi, Psi, W, True, backend, chunk=6)  # two chunks, the last one padded

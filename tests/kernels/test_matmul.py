@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from polyth_kernels.matmul import lse_matmul, underflow_threshold
+from tests.backends import BACKENDS, GPU
 
 RTOL32 = 2e-4
 
@@ -58,7 +59,7 @@ def inputs(rng, dtype, size, scale, b=2, i=5, j=4, k=7, c=3):
     return A, B, W
 
 
-@pytest.mark.parametrize("backend", ["cpu", "cudasim"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("scale", [1.0, 3e3])
 def test_matches_the_oracle_with_values(backend, dtype, scale):
@@ -68,7 +69,7 @@ def test_matches_the_oracle_with_values(backend, dtype, scale):
         assert recomputed > 0
 
 
-@pytest.mark.parametrize("backend", ["cpu", "cudasim"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_normaliser_alone_and_without_batch(backend):
     rng = np.random.default_rng(1)
     for dtype in (np.float32, np.float64):
@@ -110,7 +111,7 @@ def test_recompute_happens_exactly_where_the_shifted_sum_underflows():
     np.testing.assert_allclose(out, 1.0)
 
 
-@pytest.mark.parametrize("backend", ["cpu", "cudasim"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_float32_underflow_is_rescued_by_the_float64_gemm(backend, monkeypatch):
     import polyth_kernels.matmul
 
@@ -131,7 +132,7 @@ def test_threshold_is_relative_precision_lost_to_underflow():
         assert underflow_threshold(dtype, 10) == pytest.approx(40 * info.tiny / info.eps)
 
 
-@pytest.mark.parametrize("backend", ["cpu", "cudasim"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_minus_infinity_masks_and_fully_masked_pairs(backend):
     rng = np.random.default_rng(3)
     A = rng.standard_normal((1, 4, 5))
@@ -240,22 +241,22 @@ def test_cpu_values_on_the_operand_sides_match_the_oracle(dtype, sides):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("sides", [*SIDES[:3], SIDES[-1]], ids="+".join)
-def test_cudasim_values_on_the_operand_sides_match_the_oracle(dtype, sides):
+def test_gpu_values_on_the_operand_sides_match_the_oracle(dtype, sides):
     # the simulator runs one GEMM of 16 × 16 Python threads per batch and channel: keep it tiny,
     # batched in float32 and without the batch axis in float64
     rng = np.random.default_rng(len(sides))
     if dtype == np.float32:
         A, B, values = side_inputs(rng, dtype, sides, scale=2.0, b=2, i=3, j=4, k=5, c=1)
-        check_sides(A, B, values, "cudasim")
+        check_sides(A, B, values, GPU)
     else:
         A, B, values = side_inputs(rng, dtype, sides, scale=2.0, b=1, i=3, j=4, k=5, c=2)
-        check_sides(A, B, values, "cudasim", batched=False)
+        check_sides(A, B, values, GPU, batched=False)
 
 
 @pytest.mark.parametrize(
     "backend, dtype, sides",
     [("cpu", dtype, sides) for dtype in (np.float32, np.float64) for sides in SIDES[:3]]
-    + [("cudasim", np.float32, ("W", "WA", "WB")), ("cudasim", np.float64, ("WA",))],
+    + [(GPU, np.float32, ("W", "WA", "WB")), (GPU, np.float64, ("WA",))],
 )
 def test_large_scores_with_side_values_are_recomputed_exactly(backend, dtype, sides):
     b, c = (2, 3) if backend == "cpu" else (1, 1)
@@ -301,7 +302,7 @@ def test_exact_recompute_multiplies_both_side_values():
     np.testing.assert_allclose(logz[0, 0, 0], -800.0 + np.log1p(tail))
 
 
-@pytest.mark.parametrize("backend", ["cpu", "cudasim"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("sides", [("WA",), ("WA", "WB")], ids="+".join)
 def test_float32_side_values_underflow_is_rescued_by_the_float64_gemm(backend, sides, monkeypatch):
     import polyth_kernels.matmul

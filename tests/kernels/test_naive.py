@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from polyth_kernels.naive import naive_attention
+from tests.backends import BACKENDS
 
 
 def oracle(Qs, slot_var, slot_power, coef, Vs, value_var, scale, per_channel=False, parent=None, causal=0):
@@ -81,7 +82,7 @@ def run_case(mechanism, backend, dtype, causal, batched=True, n=5, d=3, score_sc
     np.testing.assert_allclose(got, expected, rtol=0, atol=tol)
 
 
-@pytest.mark.parametrize("backend", ["cpu", "cudasim"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("mechanism", list(MECHANISMS))
 def test_matches_the_oracle(backend, mechanism):
     causal = 2 if MECHANISMS[mechanism][5] is not None else 1
@@ -89,7 +90,7 @@ def test_matches_the_oracle(backend, mechanism):
     run_case(mechanism, backend, np.float32, causal, batched=False, n=4)
 
 
-@pytest.mark.parametrize("backend", ["cpu", "cudasim"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_large_scores_stay_finite_and_exact(backend):
     run_case("strassen", backend, np.float64, 1, n=4, score_scale=40.0)  # |S| ~ 1e3
     run_case("elementwise", backend, np.float32, 0, n=4, score_scale=60.0)

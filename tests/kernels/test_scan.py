@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polyth_kernels.scan import prefix_scan, reduce_launch_threads, reduce_lse
+from tests.backends import BACKENDS
 
-BACKENDS = ["cpu", "cudasim"]
 DTYPES = [np.float32, np.float64]
 
 

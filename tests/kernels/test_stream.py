@@ -5,8 +5,7 @@ import pytest
 from scipy.special import logsumexp
 
 from polyth_kernels.stream import stream_pass
-
-BACKENDS = ["cpu", "cudasim"]
+from tests.backends import BACKENDS
 
 
 def oracle(Aq, Ku, Au, Kb, Wu, Wb, bias_u, bias_b, masked):
