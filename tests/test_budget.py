@@ -284,13 +284,15 @@ AGREEMENT = textwrap.dedent(
     def rss(field):
         return int(re.search(field + r":\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
 
-    for spec, causal, n in [("strassen", None, 1024), ("path:4", "prefix", 1024), ("tensor:3", None, 512),
-                            ("tree:1-2,2-3,2-4", "prefix", 1024), ("path:3", "prefix", 4096)]:
+    cases = [("strassen", None, 1024, (), 4), ("path:4", "prefix", 1024, (), 4), ("tensor:3", None, 512, (), 4),
+             ("tree:1-2,2-3,2-4", "prefix", 1024, (), 4), ("path:3", "prefix", 4096, (), 4),
+             ("strassen", None, 192, (16,), 24)]  # a batch whose GEMM blocks exceed BLOCK_ELEMENTS in all
+    for spec, causal, n, batch, dv in cases:
         m = zoo.from_spec(spec)
         rng = np.random.default_rng(0)
-        Q = [rng.uniform(-1, 1, (n, 4)) for _ in m.input_slots]
-        V = {a + 1: rng.standard_normal((n, 4)) for a in m.values}
-        polyth.attention(m, [q[:32] for q in Q], {k: v[:32] for k, v in V.items()}, causal=causal)
+        Q = [rng.uniform(-1, 1, batch + (n, 4)) for _ in m.input_slots]
+        V = {a + 1: rng.standard_normal(batch + (n, dv)) for a in m.values}
+        polyth.attention(m, [q[..., :32, :] for q in Q], {k: v[..., :32, :] for k, v in V.items()}, causal=causal)
         price = budget.price(run_exact, m, prepare(m, Q, V, causal=causal), {})
         open("/proc/self/clear_refs", "w").write("5")
         base = rss("VmRSS")
