@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import polyth_kernels.matmul
 import polyth_kernels.naive
 from polyth import limits
@@ -181,6 +183,14 @@ PRICERS = {
 def price(run, m: Mechanism, inputs: Inputs, options: dict) -> limits.Price:
     """The price of running executor ``run`` on ``inputs``: peak bytes, multiply-adds, exps."""
     return PRICERS[run](m, inputs, options)
+
+
+def exact_price(m: Mechanism, b: int, n: int, d: int, dv: int, dtype=np.float64, causal=None) -> limits.Price:
+    """The price of ``polyth.attention(m, Q, V, method="exact")`` on (b, n, d) queries and
+    (b, n, dv) values of ``dtype``, from the shapes alone: a caller that builds large inputs
+    (the task constructions) prices the call before building them."""
+    shapes = Inputs(Q=(), V={}, batched=True, b=b, n=n, d=d, dv=dv, dtype=np.dtype(dtype), causal=causal)
+    return _exact(m, shapes, {})
 
 
 def check(run, m: Mechanism, inputs: Inputs, options: dict, max_memory=None, max_seconds=None) -> None:
