@@ -143,16 +143,9 @@ def _accuracy(construction, task: str, n: int, instances: int, B: float, seed: i
     from tqdm import tqdm
 
     from polyth.tasks.constructions import instance_batches, solved
-    from polyth.tasks.constructions.base import CHUNK
 
     batches = instance_batches(task, n, instances, seed)
     bar = tqdm(
-        batches,
-        total=math.ceil(instances / CHUNK),
-        desc=f"{task}, n = {n}",
-        unit="batch",
-        file=sys.stderr,
-        disable=not progress,
-        leave=False,
+        batches, desc=f"{task}, n = {n}", unit="batch", file=sys.stderr, disable=not progress, leave=False
     )
     return sum(int(solved(construction, batch, B).sum()) for batch in bar) / instances

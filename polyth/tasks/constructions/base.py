@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,9 +81,9 @@ class Construction:
 
 
 def run_price(construction: Construction, n: int, instances: int) -> limits.Price:
-    """The price of :func:`accuracy` over ``instances`` instances of size ``n``, batch by batch:
-    the peak of one batch (generated arrays, the forward pass's arrays and its largest attention
-    call) and the work of every call."""
+    """The price of :func:`accuracy` over ``instances`` instances of size ``n``: the peak (every
+    drawn instance, one batch's generation temporaries, the forward pass's arrays and its largest
+    attention call) and the work of every call."""
     instances = _instances(instances)
     domain = domain_of(construction.task, n)
     b = min(CHUNK, instances)
@@ -96,7 +96,8 @@ def run_price(construction: Construction, n: int, instances: int) -> limits.Pric
         call_bytes = max(call_bytes, price.bytes)
         madds += batches * count * price.madds
         exps += batches * count * price.exps
-    entries = generation_entries(construction.task, n, b) + footprint.entries
+    kept = 4 * instances * n  # every batch's symbols, index, kind and targets (instance_batches)
+    entries = kept + generation_entries(construction.task, n, b) + footprint.entries
     return limits.Price(
         f"the {construction.task} construction of {m.name or m.polynomial} at n = {n:,}, {instances:,} "
         f"instances in batches of {b} (domain {domain:,})",
@@ -119,14 +120,12 @@ def _instances(instances) -> int:
     return int(instances)
 
 
-def instance_batches(task: str, n: int, instances: int, seed=0) -> Iterator[TaskBatch]:
+def instance_batches(task: str, n: int, instances: int, seed=0) -> list[TaskBatch]:
     """The random instances :func:`accuracy` runs: ``instances`` of size ``n`` drawn by
-    :func:`polyth.tasks.generate` from ``seed``, in batches of at most :data:`CHUNK`, each drawn
-    when the previous one is done (one batch in memory)."""
+    :func:`polyth.tasks.generate` from ``seed``, in batches of at most :data:`CHUNK`."""
     total = _instances(instances)
-    domain_of(task, n)  # a bad task or n is refused now, not at the first batch
     rng = np.random.default_rng(seed)
-    return (generate(task, n, min(CHUNK, total - start), rng) for start in range(0, total, CHUNK))
+    return [generate(task, n, min(CHUNK, total - start), rng) for start in range(0, total, CHUNK)]
 
 
 def solved(construction: Construction, batch: TaskBatch, B: float | None = None, backend="cpu") -> np.ndarray:
