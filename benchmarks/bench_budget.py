@@ -72,6 +72,10 @@ def examples():
             attention_case("self", 256, 64, value=299.0, method="approx", B=300.0, eps=1e-3),
         ),
     ]
+    from polyth.tasks import accuracy, find
+
+    match3 = find("tensor:3", "match3")
+    cases.append(("tasks accuracy tensor:3 match3 n=10⁵", lambda: accuracy(match3, 10**5, 1000)))
     try:
         import torch
 
