@@ -72,11 +72,20 @@ def examples():
             attention_case("self", 256, 64, value=299.0, method="approx", B=300.0, eps=1e-3),
         ),
     ]
+    from polyth.tasks import accuracy, find
+
+    match3 = find("tensor:3", "match3")
+    cases.append(("tasks accuracy tensor:3 match3 n=10⁵", lambda: accuracy(match3, 10**5, 1000)))
     try:
         import torch
 
         layer = polyth.nn.PolyAttention("tensor:3", dim=64, max_memory=8 * GiB)
-        cases.append(("torch PolyAttention tensor:3 n=2048", lambda: layer(torch.zeros(1, 2048, 64))))
+        for n in (1024, 2048):
+            x = torch.zeros(1, 1, 64).expand(1, n, 64)  # a view: no n × 64 tensor allocated
+            cases.append((f"torch PolyAttention tensor:3 n={n}, max_memory=8 GiB", lambda x=x: layer(x)))
+        free = polyth.nn.PolyAttention("tensor:3", dim=64)  # the machine's free memory is the limit
+        x = torch.zeros(1, 1, 64).expand(1, 2048, 64)
+        cases.append(("torch PolyAttention tensor:3 n=2048, no limit set", lambda: free(x)))
     except ImportError:
         pass
     return cases
@@ -122,15 +131,20 @@ def main() -> None:
         f"rate: {rate.madds_per_second:.3g} multiply-adds/s, {rate.exps_per_second:.3g} exps/s ({rate.how})"
     )
     print(f"{'example':45} {'median s':>9} {'max s':>7}  message")
+    messages = []
     for name, call in examples():
         times, message = time_refusal(call)
         print(f"{name:45} {statistics.median(times):9.3f} {max(times):7.3f}  {message[:150]}")
+        messages.append((name, message))
     whole, executor = gate_overhead()
     print(
         f"self-attention n=64 d=16: attention {whole * 1e6:.0f} µs, executor alone {executor * 1e6:.0f} µs "
         f"(validation, pricing and the gate: ratio {whole / executor:.2f})"
     )
     print(f"load average at end: {os.getloadavg()}")
+    print("\nthe messages in full:")
+    for name, message in messages:
+        print(f"\n{name}:\n  {message}")
 
 
 if __name__ == "__main__":

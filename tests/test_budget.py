@@ -284,13 +284,17 @@ AGREEMENT = textwrap.dedent(
     def rss(field):
         return int(re.search(field + r":\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
 
-    for spec, causal, n in [("strassen", None, 1024), ("path:4", "prefix", 1024), ("tensor:3", None, 512),
-                            ("tree:1-2,2-3,2-4", "prefix", 1024), ("path:3", "prefix", 4096)]:
+    cases = [("strassen", None, 1024, (), 4), ("path:4", "prefix", 1024, (), 4),
+             ("tensor:3", None, 512, (), 4), ("tree:1-2,2-3,2-4", "prefix", 1024, (), 4),
+             ("path:3", "prefix", 4096, (), 4),
+             ("strassen", None, 192, (16,), 24)]  # a batch whose GEMM blocks exceed BLOCK_ELEMENTS in all
+    for spec, causal, n, batch, dv in cases:
         m = zoo.from_spec(spec)
         rng = np.random.default_rng(0)
-        Q = [rng.uniform(-1, 1, (n, 4)) for _ in m.input_slots]
-        V = {a + 1: rng.standard_normal((n, 4)) for a in m.values}
-        polyth.attention(m, [q[:32] for q in Q], {k: v[:32] for k, v in V.items()}, causal=causal)
+        Q = [rng.uniform(-1, 1, batch + (n, 4)) for _ in m.input_slots]
+        V = {a + 1: rng.standard_normal(batch + (n, dv)) for a in m.values}
+        small = ([q[..., :32, :] for q in Q], {k: v[..., :32, :] for k, v in V.items()})
+        polyth.attention(m, *small, causal=causal)
         price = budget.price(run_exact, m, prepare(m, Q, V, causal=causal), {})
         open("/proc/self/clear_refs", "w").write("5")
         base = rss("VmRSS")
@@ -316,3 +320,61 @@ def test_peak_memory_model_agrees_with_the_executor():
             assert measured < 16 * 2**20 and predicted < 16 * 2**20, line
         else:
             assert 0.75 * predicted <= measured <= 1.3 * predicted, line
+
+
+# ----------------------------------------------------------------- tasks check: the run priced before drawing
+
+
+def test_tasks_check_at_a_huge_n_is_refused_before_drawing_an_instance(capsys):
+    """tensor:3 on Match3 at n = 10⁵: M ≈ 7.2·10⁹, so the generator's residue table and the phase
+    tables alone are terabytes; the run is refused before any of them is built."""
+    code = main(["tasks", "check", "tensor:3", "match3", "--n", "100000", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 4 and err.count("\n") == 1 and "Traceback" not in err
+    assert "the match3 construction of tensor(3) at n = 100,000" in err and "TiB" in err
+    assert "a smaller --n" in err and "fewer --instances" in err
+
+
+def test_tasks_accuracy_prices_its_run():
+    from polyth.tasks import accuracy, find
+
+    construction = find("path:3", "compose:2")
+    with pytest.raises(polyth.BudgetError, match="compose:2 construction of path"):
+        accuracy(construction, 10**6 + 1, 10)
+    with pytest.raises(polyth.BudgetError, match="above max_memory"):
+        accuracy(construction, 13, 4, max_memory=2**16)
+    assert accuracy(construction, 13, 4, max_memory=GiB) == 1.0
+
+
+TASK_RUNS = textwrap.dedent(
+    """
+    import re
+    from polyth.tasks import accuracy, find
+    from polyth.tasks.constructions.base import run_price
+
+    def rss(field):
+        return int(re.search(field + r":\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
+
+    for spec, task, n in [("path:3", "compose:2", 61), ("strassen", "compose:2", 61),
+                          ("tensor:3", "match3", 48), ("strassen", "match3", 48), ("self", "match2", 512)]:
+        construction = find(spec, task)
+        accuracy(construction, n, 2)  # compiled kernels, cached frequencies
+        open("/proc/self/clear_refs", "w").write("5")
+        base = rss("VmRSS")
+        accuracy(construction, n, 64)
+        print(spec, task, rss("VmHWM") - base, run_price(construction, n, 64).bytes)
+    """
+)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's peak-RSS reset")
+def test_task_run_price_covers_what_the_run_holds():
+    """The price of a tasks check run against the peak resident memory the run adds (as above):
+    never more than 1.2 times the prediction, and not a wild over-estimate either."""
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+    done = subprocess.run(
+        [sys.executable, "-c", TASK_RUNS], capture_output=True, text=True, check=True, env=env
+    )
+    for line in done.stdout.splitlines():
+        measured, predicted = map(int, line.split()[2:])
+        assert 0.5 * predicted <= measured <= 1.2 * predicted, line

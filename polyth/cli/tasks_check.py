@@ -71,7 +71,9 @@ def default_n(folds: int | None) -> int:
 
 
 def run(args) -> int:
-    from polyth.tasks import find, generate
+    from polyth.tasks import find
+    from polyth.tasks.constructions.base import check_run
+    from polyth.tasks.generators import domain_of
 
     task, folds = parse_task(args.task)
     if args.instances < 1:
@@ -81,10 +83,11 @@ def run(args) -> int:
     if construction is None:
         print(f"polyth: no construction for {args.mechanism} on {task} (exit 3)", file=sys.stderr)
         return NO_CONSTRUCTION
-    domain = generate(task, n, 1, seed=0).domain  # validates n for the task
+    domain = domain_of(task, n)  # validates n for the task
     B = construction.default_B(n, domain) if args.B is None else args.B
     start = time.perf_counter()
-    with limits.budget(*budget_of(args)):  # every attention call of the run is priced against these
+    with limits.budget(*budget_of(args)):  # the run, then every attention call, priced against these
+        check_run(construction, n, args.instances)  # before any instance is drawn
         score = _accuracy(construction, task, n, args.instances, B, args.seed, progress=not args.quiet)
     seconds = time.perf_counter() - start
     report = {

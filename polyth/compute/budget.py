@@ -9,8 +9,8 @@ within a second, with the estimate and the way out. The price of each executor
   (:func:`polyth.theory.cost.operation_count`) and peak entries
   (:func:`polyth.theory.cost.peak_memory_count`: every array the elimination holds at its
   peak, the live messages included), times the batch b and the dtype's bytes; a ``matmul``
-  step adds the CPU GEMM's two column blocks (each the output with its channel, at most
-  ``polyth_kernels.matmul.BLOCK_ELEMENTS`` entries, a constant of that kernel);
+  step adds the CPU GEMM's two column blocks per batch entry (each the output with its channel,
+  at most ``polyth_kernels.matmul.BLOCK_ELEMENTS`` entries, a constant of that kernel);
 * approximate (``run_low_rank``, and ``run_elementwise``, whose fused kernel runs the same
   low-rank plan): the theory's :class:`~polyth.theory.approximation.Approximation` for these
   inputs, its low-rank plan counted at its own ranks;
@@ -33,6 +33,8 @@ Every price adds the prepared inputs (a cast copies them). Example::
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 import polyth_kernels.matmul
 import polyth_kernels.naive
@@ -116,9 +118,9 @@ def _exact(m: Mechanism, inputs: Inputs, options: dict) -> limits.Price:
     peak = 0
     for step, held in zip(plan.steps, cost.memory_per_step(plan)):
         entries = inputs.b * int(held.evaluate(sizes))
-        if step.kind == "matmul":  # the GEMM's blocks G and R, each at most the output with its channel
-            output = inputs.b * inputs.n ** len(step.output.scope) * (inputs.dv + 1)
-            entries += 2 * min(polyth_kernels.matmul.BLOCK_ELEMENTS, output)
+        if step.kind == "matmul":  # the GEMM's blocks G and R per batch entry, each at most its output
+            output = inputs.n ** len(step.output.scope) * (inputs.dv + 1)
+            entries += 2 * inputs.b * min(polyth_kernels.matmul.BLOCK_ELEMENTS, output)
         peak = max(peak, entries)
     return _from_plan(m, "exact", inputs, plan, memory=peak)
 
@@ -181,6 +183,14 @@ PRICERS = {
 def price(run, m: Mechanism, inputs: Inputs, options: dict) -> limits.Price:
     """The price of running executor ``run`` on ``inputs``: peak bytes, multiply-adds, exps."""
     return PRICERS[run](m, inputs, options)
+
+
+def exact_price(m: Mechanism, b: int, n: int, d: int, dv: int, dtype=np.float64, causal=None) -> limits.Price:
+    """The price of ``polyth.attention(m, Q, V, method="exact")`` on (b, n, d) queries and
+    (b, n, dv) values of ``dtype``, from the shapes alone: a caller that builds large inputs
+    (the task constructions) prices the call before building them."""
+    shapes = Inputs(Q=(), V={}, batched=True, b=b, n=n, d=d, dv=dv, dtype=np.dtype(dtype), causal=causal)
+    return _exact(m, shapes, {})
 
 
 def check(run, m: Mechanism, inputs: Inputs, options: dict, max_memory=None, max_seconds=None) -> None:

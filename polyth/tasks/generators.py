@@ -272,26 +272,48 @@ def default_modulus(n: int, task: str) -> int:
     return max(2, round(partners / math.log(2)))
 
 
-def generate(task: str, n: int, batch: int, seed=None) -> TaskBatch:
-    """A batch of ``task`` at sequence length ``n``.
-
-    ``task``: "compose:R" (m = (n − 1) / R, which must be a positive integer; format
-    "kozachinskiy"), "match3" / "match2" (M = :func:`default_modulus`), "relations"
-    (m = √n, n must be a square).
-    """
+def domain_of(task: str, n: int) -> int:
+    """The domain of ``task``'s instances at sequence length ``n`` (compose:R: m = (n − 1) / R,
+    which must be a positive integer; match3 / match2: M = :func:`default_modulus`; relations:
+    m = √n, n a square), checked without drawing an instance."""
     n = _positive(n, "the sequence length n")
     compose = re.fullmatch(r"compose:(\d+)", str(task).strip())
     if compose:
         r = _positive(int(compose.group(1)), "R in compose:R")
         if (n - 1) % r or n - 1 < r:
             raise InputError(f"compose:{r} needs n = {r}·m + 1 tokens; n = {n} is not of that form")
-        return composition(r, (n - 1) // r, batch, seed)
+        return (n - 1) // r
     if task in ("match3", "match2"):
-        make = match3 if task == "match3" else match2
-        return make(n, default_modulus(n, task), batch, seed)
+        return default_modulus(n, task)
     if task == "relations":
         m = math.isqrt(n)
         if m * m != n:
             raise InputError(f"relations needs n = m² tokens; n = {n} is not a square")
-        return relation_composition(m, batch, seed)
+        return m
     raise InputError(f"unknown task {task!r}: use one of {', '.join(TASK_NAMES)}")
+
+
+def generation_entries(task: str, n: int, batch: int) -> int:
+    """8-byte entries held at the peak of :func:`generate` (``task``, ``n``, ``batch``): the
+    batch's four (b, n) arrays and their temporaries; Match3 adds one row's pair sums (n², when
+    M > n²) or its FFT convolution (about 16·M), Match2 a table of M booleans."""
+    domain = domain_of(task, n)
+    entries = 6 * batch * n
+    if task == "match3":
+        entries += 3 * n * n if domain > n * n else 16 * domain
+    elif task == "match2":
+        entries += domain // 8 + n
+    return entries
+
+
+def generate(task: str, n: int, batch: int, seed=None) -> TaskBatch:
+    """A batch of ``task`` at sequence length ``n``: compose:R (format "kozachinskiy"), match3,
+    match2 or relations, over the domain :func:`domain_of` gives."""
+    domain = domain_of(task, n)
+    compose = re.fullmatch(r"compose:(\d+)", str(task).strip())
+    if compose:
+        return composition(int(compose.group(1)), domain, batch, seed)
+    if task in ("match3", "match2"):
+        make = match3 if task == "match3" else match2
+        return make(n, domain, batch, seed)
+    return relation_composition(domain, batch, seed)

@@ -53,7 +53,7 @@ import numpy as np
 from polyth.compute import attention
 from polyth.errors import InputError
 from polyth.mechanism import Mechanism, zoo
-from polyth.tasks.constructions.base import Construction
+from polyth.tasks.constructions.base import Construction, Footprint
 from polyth.tasks.generators import TaskBatch
 
 #: r for which the path construction is registered (any r ≥ 1 works)
@@ -144,6 +144,20 @@ def run_heads(mechanism: Mechanism, weights: list[np.ndarray], batch: TaskBatch,
     return np.argmax(out[:, -1, :], axis=-1).astype(np.int64)
 
 
+def compose_footprint(t: int, r: int, channels):
+    """The :class:`Footprint` of :func:`run_heads` for t variables and r tables, Q(a) of
+    ``channels(m)`` channels: the features (b, n, 2m + r + 2) with their boolean blocks, the t
+    weight matrices, and one attention call with values of width m."""
+
+    def footprint(n: int, m: int, b: int) -> Footprint:
+        width, d = 2 * m + r + 2, channels(m)
+        return Footprint(
+            entries=(5 * b * n * width) // 4 + t * width * d + b * n * m // 8, calls=((1, b, d, m),)
+        )
+
+    return footprint
+
+
 def compose_bound(r: int):
     """B(n) = sqrt(r·ln n + 1): the stated entry bound for r tables."""
     return lambda n, domain: math.sqrt(r * math.log(n) + 1.0)
@@ -167,6 +181,7 @@ def path_composition(r: int) -> Construction:
         "weights: polyth.tasks.constructions.compose",
         bound=compose_bound(r),
         forward=forward,
+        footprint=compose_footprint(r + 1, r, lambda m: r * (m + 1)),
     )
 
 
@@ -188,6 +203,7 @@ def strassen_composition() -> Construction:
         "weights: polyth.tasks.constructions.compose",
         bound=compose_bound(2),
         forward=forward,
+        footprint=compose_footprint(3, 2, lambda m: 2 * m + 2),
     )
 
 

@@ -75,7 +75,7 @@ import numpy as np
 from polyth.compute import attention
 from polyth.errors import InputError
 from polyth.mechanism import Mechanism, zoo
-from polyth.tasks.constructions.base import Construction
+from polyth.tasks.constructions.base import Construction, Footprint
 from polyth.tasks.generators import TaskBatch
 
 #: every g(s), s ≢ 0 (mod M), is at most this (the gap δ ≥ 1/2)
@@ -179,9 +179,14 @@ def _read(tables: list[np.ndarray], symbols: np.ndarray, factor: float = 1.0) ->
     return [factor * w[symbols] for w in tables]
 
 
+def _chunk_size(n: int, arity: int) -> int:
+    """Instances per attention call: at most _TUPLES_PER_CALL score entries, at least one."""
+    return max(1, _TUPLES_PER_CALL // n ** (arity - 1))
+
+
 def _chunks(batch: TaskBatch, arity: int):
     """Slices of the batch's instances small enough for one attention call."""
-    size = max(1, _TUPLES_PER_CALL // batch.n ** (arity - 1))
+    size = _chunk_size(batch.n, arity)
     for start in range(0, batch.batch, size):
         yield slice(start, min(start + size, batch.batch))
 
@@ -192,6 +197,34 @@ def _average_g(mechanism: Mechanism, Q, symbols, M: int, k: int, backend: str) -
     V = {a + 1: values[a] for a in range(k)}
     out = attention(mechanism, Q, V, method="exact", backend=backend)
     return out.sum(axis=-1) / len(frequencies(M))
+
+
+def _calls(n: int, b: int, arity: int, heads: int, d: int) -> tuple[tuple[int, int, int, int], ...]:
+    """The attention calls of a batch: ``heads`` per chunk of :func:`_chunk_size` instances."""
+    size = min(b, _chunk_size(n, arity))
+    return ((heads * math.ceil(b / size), size, d, d),)
+
+
+def _phase_footprint(k: int):
+    """The :class:`Footprint` of :func:`_phase_forward`: the frequency search (about 3·64·M
+    entries at once, L·64·M cosines), the k phase tables (M, 2^(k−1)·L) and the read Q of
+    one call, with L ≤ 2·ln M + 2 frequencies (:func:`frequencies`)."""
+
+    def footprint(n: int, M: int, b: int) -> Footprint:
+        L = math.ceil(2 * math.log(M)) + 2
+        d = 2 ** (k - 1) * L
+        calls = _calls(n, b, k, 1, d)
+        held = max(3 * _CANDIDATES * M, k * M * d + 3 * M * L) + calls[0][1] * n * d + b * n
+        return Footprint(entries=held, calls=calls, exps=L * _CANDIDATES * M)
+
+    return footprint
+
+
+def _strassen_footprint(n: int, M: int, b: int) -> Footprint:
+    """The :class:`Footprint` of the Strassen Match3 forward: two heads' tables (12 of (M, 6)
+    and their columns) and one call's read Q, d = dv = 6."""
+    calls = _calls(n, b, 3, 2, 6)
+    return Footprint(entries=2 * 120 * M + calls[0][1] * n * 6 + 3 * b * n, calls=calls)
 
 
 def _phase_forward(mechanism: Mechanism, task: str, k: int):
@@ -222,6 +255,7 @@ def tensor_match3() -> Construction:
         "embedding); several frequencies and weights: polyth.tasks.constructions.match",
         bound=lambda n, M: (8.0 * (math.log(8.0 * n * n) + 1.0)) ** (1.0 / 3.0),
         forward=_phase_forward(mechanism, "match3", 3),
+        footprint=_phase_footprint(3),
     )
 
 
@@ -238,6 +272,7 @@ def self_match2() -> Construction:
         "(cos/sin embedding, several frequencies); weights: polyth.tasks.constructions.match",
         bound=lambda n, M: math.sqrt(4.0 * (math.log(8.0 * n) + 1.0)),
         forward=_phase_forward(mechanism, "match2", 2),
+        footprint=_phase_footprint(2),
     )
 
 
@@ -271,6 +306,7 @@ def strassen_match3() -> Construction:
         "Match3); this two-head quadratic-penalty split: polyth.tasks.constructions.match",
         bound=lambda n, M: M * math.sqrt(6.0 * (math.log(2.0 * n * n) + 1.0)),
         forward=forward,
+        footprint=_strassen_footprint,
     )
 
 
