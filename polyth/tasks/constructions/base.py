@@ -4,19 +4,23 @@ A :class:`Construction` fixes a mechanism (its scale stated explicitly), the tas
 number of heads, and how each head's ``Q(a)`` is a fixed linear map of the token
 features one-hot(symbol) ⊕ one-hot(index) ⊕ one-hot(kind) ⊕ 1, with every entry
 bounded by the entry bound B in absolute value; the readout after attention is a
-fixed argmax or threshold. Each head is one ``polyth.attention(m, Q, V,
-method="exact")`` call. :func:`accuracy` counts the random instances solved entirely.
+fixed argmax or threshold. Each head is one call of an :data:`Attend` function, by default
+``polyth.attention(m, Q, V, method="exact")`` (:func:`exact`); a construction lifted to a
+mechanism that simulates this one (:mod:`.simulation`) passes its own. :func:`accuracy`
+counts the random instances solved entirely.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from polyth.compute import attention
 from polyth.errors import InputError
 from polyth.mechanism import Mechanism
 from polyth.tasks.generators import TaskBatch, generate
@@ -24,14 +28,23 @@ from polyth.tasks.generators import TaskBatch, generate
 #: the largest chunk of instances handed to one ``polyth.attention`` call by :func:`accuracy`
 CHUNK = 256
 
+#: one head: ``attend(mechanism, Q, V)`` returns the attention output of ``mechanism`` on Q, V
+Attend = Callable[[Mechanism, Sequence[np.ndarray], Mapping[int, np.ndarray]], np.ndarray]
+
+
+def exact(backend: str = "cpu") -> Attend:
+    """The heads of a construction as they run by default: ``polyth.attention``, exact method."""
+    return functools.partial(attention, method="exact", backend=backend)
+
 
 @dataclass(frozen=True)
 class Construction:
     """Weights with which ``mechanism`` solves ``task`` (see the module docstring).
 
     ``bound(n, domain)`` gives the default entry bound B (the formula ``entry_bound``);
-    ``forward(batch, B, backend)`` builds Q and V from the batch's tokens, runs the
-    heads and returns the predictions, shaped like ``batch.targets``.
+    ``forward(batch, B, attend)`` builds Q and V from the batch's tokens, runs each head
+    through ``attend`` (:data:`Attend`) and returns the predictions, shaped like
+    ``batch.targets``.
     """
 
     mechanism: Mechanism
@@ -41,7 +54,7 @@ class Construction:
     entry_bound: str
     source: str
     bound: Callable[[int, int], float] = field(repr=False, compare=False)
-    forward: Callable[[TaskBatch, float, str], np.ndarray] = field(repr=False, compare=False)
+    forward: Callable[[TaskBatch, float, Attend], np.ndarray] = field(repr=False, compare=False)
 
     def default_B(self, n: int, domain: int) -> float:
         """The entry bound ``entry_bound`` at sequence length n and domain size m (or M)."""
@@ -55,7 +68,7 @@ class Construction:
             B = self.default_B(batch.n, batch.domain)
         if isinstance(B, bool) or not isinstance(B, numbers.Real) or not math.isfinite(B) or B <= 0:
             raise InputError(f"the entry bound B must be a positive finite number, got {B!r}")
-        return self.forward(batch, float(B), backend)
+        return self.forward(batch, float(B), exact(backend))
 
 
 def instance_batches(task: str, n: int, instances: int, seed=0) -> list[TaskBatch]:
