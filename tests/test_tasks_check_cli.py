@@ -58,6 +58,40 @@ def test_no_construction_exits_3(capsys):
     assert err.count("\n") == 1 and "no construction" in err
 
 
+def test_a_mechanism_that_simulates_a_construction_runs_it(capsys):
+    # the example: the path x1–x3–x4 inside x1x2 + x1x3 + x3x4 composes two functions
+    code, out, _ = run(
+        capsys, "tasks", "check", "x1*x2 + x1*x3 + x3*x4", "compose:2", "--n", "9", "--instances", "40",
+        "--json", "--quiet",
+    )  # fmt: skip
+    report = json.loads(out)
+    assert code == 0 and report["accuracy"] == 1.0
+    assert report["mechanism"] == "x1*x2 + x1*x3 + x3*x4" and report["values"] == ["x2", "x3", "x4"]
+    assert report["construction"] == "path:3" and report["d_factor"] == 1
+    assert report["chain"] == "read x2 as x3, x3 as x4; set Q(x2) = 0, V(x2) = 1"
+    assert [move["kind"] for move in report["moves"]] == ["rename", "delete"]
+    assert report["B_lifted"] == pytest.approx(report["B"])  # coefficients 1, one block: B_lift = B
+    assert report["max_abs_Q_lifted"] == pytest.approx(report["B_lifted"])
+
+
+def test_text_names_the_construction_and_the_chain(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # one row per line
+    code, out, _ = run(
+        capsys, "tasks", "check", "tensor:3", "compose:2", "--n", "9", "--instances", "20", "--quiet"
+    )
+    assert code == 0
+    rows = {line.split("  ")[0]: line for line in out.splitlines()}
+    assert "path:3" in rows["construction"] and "d × 2" in rows["simulation"]
+    assert "2 × (2·(m + 1)" in rows["embedding dim"] and "B_lift" in rows["lifted entries"]
+    assert float(rows["accuracy"].split()[1]) == 1.0
+
+
+def test_no_simulation_for_a_feature_map_exits_3(capsys):
+    code, out, err = run(capsys, "tasks", "check", "linear", "compose:1", "--n", "5", "--instances", "5")
+    assert code == 3 and out == "" and err.count("\n") == 1
+    assert "no simulation applies" in err and "feature map" in err
+
+
 @pytest.mark.parametrize(
     "argv",
     [
