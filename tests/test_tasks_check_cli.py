@@ -106,3 +106,45 @@ def test_bad_input_is_one_line_exit_2(capsys, argv):
     code, _, err = run(capsys, "tasks", "check", *argv)
     assert code == 2
     assert err.startswith("polyth: error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+SOLVABILITY_ROWS = [
+    "self",
+    "path:3",
+    "path:4",
+    "path:5",
+    "star:4",
+    "strassen",
+    "tensor:3",
+    "cycle:4",
+    "clique:4",
+]
+SMALL_N = {"match2": 6, "match3": 6, "compose:1": 7, "compose:2": 9, "compose:3": 10, "compose:4": 13}
+
+
+@pytest.mark.parametrize("spec", SOLVABILITY_ROWS)
+def test_every_yes_of_tasks_predict_is_a_tasks_check_at_100_percent(capsys, spec):
+    # the agreement, command against command: predict "yes" ⇒ check exits 0 at accuracy 1;
+    # otherwise check exits 3 (no construction, no simulation of one)
+    code, out, _ = run(capsys, "tasks", "predict", spec, "--json")
+    assert code == 0
+    answers = {p["task"]: p["answer"] for p in json.loads(out)["predictions"]}
+    assert set(answers) == set(SMALL_N)
+    for task, answer in answers.items():
+        argv = (
+            "tasks",
+            "check",
+            spec,
+            task,
+            "--n",
+            str(SMALL_N[task]),
+            "--instances",
+            "6",
+            "--json",
+            "--quiet",
+        )
+        code, out, err = run(capsys, *argv)
+        if answer == "yes":
+            assert code == 0 and json.loads(out)["accuracy"] == 1.0, (spec, task, err)
+        else:
+            assert code == 3 and out == "", (spec, task, answer)
