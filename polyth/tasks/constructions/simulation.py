@@ -19,8 +19,10 @@ What the lift changes, with the registered construction at entry bound B:
   <polyth.theory.reductions.Reduction.entry_bound>`), λ = max_j |κ_j| the largest factor by
   which a block's projection absorbs a coefficient, the 1 only where a variable is fixed to the
   constant 1. With the same scale on both sides κ_j^p = c′_j / c_h(j) for a fixed scale and
-  E·c′_j / c_h(j) for the scale 1/d (M's d is E times larger), so B_lift = B for coefficient-1
-  mechanisms with one block and E·B for the Match constructions (scale 1/d) through E > 1 blocks.
+  E·c′_j / c_h(j) for the scale 1/d (M's d is E times larger). With coefficients 1, B_lift = B
+  under a fixed scale for any E (the composition constructions, scale 1) and under 1/d with one
+  block; under 1/d with E > 1 blocks it is E^(1/p)·B, p the pivot's power (E·B for the Match
+  constructions, whose monomials have powers 1).
 
 Every head checks both bounds on the arrays it builds: max |Q′| ≤ B (the registered
 construction's own claim) and max |Q| ≤ B_lift; a violation is a bug in polyth and raises
