@@ -6,11 +6,11 @@ Rows are mechanisms, columns the tasks of :data:`polyth.tasks.predict.TASKS` (Ma
 r-fold composition for r ≤ 4). Each cell holds three answers:
 
 * the prediction from the structure (:func:`polyth.tasks.predict.predict`): yes / no / unknown;
-* the explicit construction (``results/constructions.json``, written by constructions.py):
+* the explicit construction (``results/constructions.json``, written by constructions.py;
+  "via P (d × E)" where the mechanism runs the registered construction of P by simulation, its
+  chain listed under the table, where every predicted "yes" without a construction is listed too):
   "✓ n ≤ N" when every checked size up to N was 100% accurate, "✗ a at n = N" at the first
-  size that was not, "—" when polyth has no construction for the pair; "via P (d × E)" when
-  the mechanism runs the registered construction of P by simulation, its chain listed under
-  the table, where every predicted "yes" without a construction is listed too;
+  size that was not, "—" when polyth has no construction for the pair;
 * learning (``results/training.json`` and ``results/training_match3.json``, written by
   train_composition.py and train_match3.py): a one-layer model "solves" the task when its
   final held-out accuracy is ≥ 0.99 in a strict majority of its seeds; "✓ k/s" or
@@ -51,12 +51,12 @@ Each cell reads **prediction / construction / learning**.
   channels per monomial), "no" where a structure with a published negative result simulates
   the mechanism in the same way (the negative result carries over, with the source's conditions),
   "unknown" otherwise; one head unless the head count is noted below.
-- **Construction** (`results/{CONSTRUCTIONS_FILE}`, `polyth tasks check MECH TASK`): "✓ n ≤ N" when the
+- **Construction** (`results/{CONSTRUCTIONS_FILE}`, `polyth tasks check MECH TASK`; "via P (d × E)": a
+  construction by simulation, P's registered weights lifted to the mechanism by the chain of moves listed
+  below the table and run on the mechanism itself with E times P's dimension; without "via" the
+  mechanism is the registered one): "✓ n ≤ N" when the
   explicit weights were 100% accurate at every checked size up to N; "✗ a at n = N" at the first size
-  that was not; "—" where polyth has no construction for the pair. "via P (d × E)": a construction by
-  simulation, P's registered weights lifted to the mechanism (the chain of moves is listed below the
-  table) and run on the mechanism itself, with E times P's dimension; without "via" the mechanism is
-  the registered one.
+  that was not; "—" where polyth has no construction for the pair.
 - **Learning** (`results/{TRAINING_FILES[0]}`, `results/{TRAINING_FILES[1]}`): a one-layer model solves
   the task when its final held-out accuracy is ≥ {SOLVED_ACCURACY} in a strict majority of its seeds: "✓ k/s"
   (k of s seeds), "✗ k/s (best a)"; "—" where no one-layer model of that mechanism was trained.
@@ -281,7 +281,10 @@ def build_table(results: Path, rows: list[str] = ROWS) -> str:
                 for a, x, b, y in pairs:
                     why = _EXPLAIN.get((a, x, b, y), "")
                     why = why[:1].upper() + why[1:]
-                    evidence = details[b] or details[a]
+                    if a == "prediction":  # the prediction's reason is listed below: the other side
+                        evidence = details[b] or details[a]
+                    else:  # construction against learning: both, the construction with its chain
+                        evidence = "; ".join(f"{s}: {details[s]}" for s in (a, b) if details[s])
                     conflicts.append(
                         f"- **{spec}, {task_label(task)}**: {a} {x} vs {b} {y} ({evidence}). {why}"
                     )
