@@ -36,7 +36,9 @@ accuracy, B, seconds} and the min_B rows {n, B}, plus the domain m or M of every
 fit; a construction by simulation also has "via" {construction, chain, moves, d_factor} and
 B_lifted and max_abs_Q_lifted per accuracy row) and ``construction_min_B.png`` into this
 folder; ``--quick`` (seconds: small n, 100 instances) writes into a temporary directory unless
-``--out`` is given; ``--plot-only`` redraws the PNG from the JSON already there. Runs numba
+``--out`` is given; ``--plot-only`` redraws the PNG from the JSON already there;
+``--reuse-registered`` keeps the registered constructions' rows of the JSON already there (the
+new file's "reused" names them and the run they come from) and runs the rest. Runs numba
 on one thread (a shared machine); see papers/poly-attention/README.md for the last run's time.
 """
 
@@ -199,9 +201,28 @@ def fit(points: list[dict], k: int, key: str) -> dict | None:
     }
 
 
-def study(ladders: dict, instances: int) -> list[dict]:
+def reusable(out: Path, ladders: dict, mode: str) -> tuple[dict, dict]:
+    """The registered constructions' rows of ``out``'s results/constructions.json, by (spec, task),
+    and that file's record (for ``--reuse-registered``; only from a run of the same mode)."""
+    path = out / "results" / "constructions.json"
+    if not path.exists():
+        raise SystemExit(f"--reuse-registered: {path} does not exist; run without it first")
+    previous = json.loads(path.read_text())
+    if previous.get("mode") != mode:
+        raise SystemExit(f"--reuse-registered: {path} holds a {previous.get('mode')} run, not a {mode} one")
+    rows = {
+        (row["mechanism"], row["task"]): row
+        for row in previous["constructions"]
+        if "via" not in row and (row["mechanism"], row["task"]) in ladders
+    }
+    return rows, previous
+
+
+def study(ladders: dict, instances: int, skip: set = frozenset()) -> list[dict]:
     rows = []
     for (spec, task), (accuracy_ns, bound_ns) in ladders.items():
+        if (spec, task) in skip:
+            continue
         construction = CONSTRUCTIONS[(spec, task)]()
         k = degree(spec)
         record = {
@@ -359,12 +380,19 @@ def main() -> None:
         "--out", type=Path, default=None, help="output folder (default: this folder; quick: a temp dir)"
     )
     parser.add_argument("--plot-only", action="store_true", help="redraw the PNG from the folder's JSON")
+    parser.add_argument(
+        "--reuse-registered",
+        action="store_true",
+        help="keep the registered constructions' rows of the folder's JSON (their run is named in the "
+        "new file) and run only the registered ones it lacks and the constructions by simulation",
+    )
     args = parser.parse_args()
     out = args.out or (Path(tempfile.mkdtemp(prefix="constructions-")) if args.quick else HERE)
     if args.plot_only:
         plot(json.loads((out / "results" / "constructions.json").read_text())["constructions"], out / PNG)
         return
     ladders, instances = (QUICK, 100) if args.quick else (FULL, INSTANCES)
+    mode = "quick" if args.quick else "full"
     simulated = SIMULATED_QUICK if args.quick else SIMULATED
     missing = set(CONSTRUCTIONS) - set(ladders)
     if missing:
@@ -374,20 +402,27 @@ def main() -> None:
     gaps = uncovered(ladders, simulated)
     if gaps:
         raise SystemExit(f"predicted yes without a case: {gaps}: add them to SIMULATED")
+    reused, previous = reusable(out, ladders, mode) if args.reuse_registered else ({}, None)
     info = machine()
     start = time.perf_counter()
-    rows = study(ladders, instances) + simulated_study(simulated, instances)
+    ran = {(r["mechanism"], r["task"]): r for r in study(ladders, instances, skip=set(reused))}
+    rows = [reused.get(case) or ran[case] for case in ladders] + simulated_study(simulated, instances)
     results = {
         "constructions": rows,
         "machine": f"{info['processor']}, {info['usable_cpus']} usable CPUs, "
         f"numba threads {info['numba_threads']}, {info['platform']}",
         "machine_info": info,
         "date": info["date"],
-        "mode": "quick" if args.quick else "full",
+        "mode": mode,
         "seed": SEED,
         "bisection": {"steps": STEPS, "lowest": LOWEST, "resolution": LOWEST ** (-1 / 2**STEPS)},
         "seconds": time.perf_counter() - start,
     }
+    if previous is not None:
+        results["reused"] = {
+            "rows": [f"{spec} {task}" for spec, task in reused],
+            **{key: previous.get(key) for key in ("date", "machine", "mode", "seconds")},
+        }
     (out / "results").mkdir(parents=True, exist_ok=True)
     (out / "results" / "constructions.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(rows, out / PNG)
