@@ -57,7 +57,6 @@ class LiftedEntries:
 
     target: float = 0.0  # max |Q′| of the registered construction's inputs
     lifted: float = 0.0  # max |Q| of the lifted inputs, run on the simulating mechanism
-    bound: float = 0.0  # the largest B_lift these were checked against
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,6 @@ def simulate(m: Mechanism, spec: str, construction: Construction) -> SimulatedCo
                 )
             entries.target = max(entries.target, built)
             entries.lifted = max(entries.lifted, largest)
-            entries.bound = max(entries.bound, bound)
             return attend(source, lifted_Q, lifted_V)
 
         return construction.forward(batch, B, lifted)
