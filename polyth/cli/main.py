@@ -5,10 +5,12 @@ Each command lives in its own module of :mod:`polyth.cli` and exposes
 of the parsed arguments returning the exit code). Adding a command is one entry
 in :data:`COMMANDS`.
 
-Errors a user causes (a bad mechanism spec, bad options) print one line
-``polyth: error: <message>`` on stderr and exit with status 2, never a traceback. A mistyped
-command, option or choice gets a "did you mean"; a library message that names a Python keyword
-argument (``causal="prefix"``) is reworded with the command's flag (``--causal prefix``).
+Every error prints one line ``polyth: error: <message>`` on stderr, never a traceback, and
+exits with a status that says what happened (:func:`main`): 2 bad input, 3 not available
+(a GPU, the torch extra, a construction), 4 refused by budget, 1 a numerical failure (or, by
+the command, a failed check), 70 a bug in polyth. A mistyped command, option or choice gets a
+"did you mean"; a library message that names a Python keyword argument (``causal="prefix"``)
+is reworded with the command's flag (``--causal prefix``).
 """
 
 from __future__ import annotations
@@ -20,13 +22,17 @@ from collections.abc import Sequence
 
 from polyth.cli import bounds, demo, report, show, tasks, verify
 from polyth.cli.arguments import did_you_mean
-from polyth.errors import NumericalError
+from polyth.errors import BudgetError, NotAvailableError, NumericalError
 from polyth.version import __version__
 
 COMMANDS = [show, bounds, demo, verify, report, tasks]
 
 USAGE_ERROR = 2
+NOT_AVAILABLE = 3
+REFUSED_BY_BUDGET = 4
 NUMERICAL_FAILURE = 1
+INTERNAL_ERROR = 70  # EX_SOFTWARE of sysexits.h
+INTERRUPTED = 130
 
 EXAMPLES = """\
 examples:
@@ -128,14 +134,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as done:  # --help, --version and usage errors
         return done.code if isinstance(done.code, int) else 0
+
+    def fail(message: object, status: int) -> int:
+        print(f"polyth: error: {as_flags(_one_line(message), args, _flags(parser))}", file=sys.stderr)
+        return status
+
     try:
         return args.handler(args)
+    except BudgetError as exc:
+        return fail(exc.cli_message, REFUSED_BY_BUDGET)
+    except NotAvailableError as exc:
+        return fail(exc, NOT_AVAILABLE)
     except NumericalError as exc:
-        print(f"polyth: error: {as_flags(_one_line(exc), args, _flags(parser))}", file=sys.stderr)
-        return NUMERICAL_FAILURE
+        return fail(exc, NUMERICAL_FAILURE)
     except ValueError as exc:  # PolyError and InputError are ValueErrors
-        print(f"polyth: error: {as_flags(_one_line(exc), args, _flags(parser))}", file=sys.stderr)
-        return USAGE_ERROR
+        return fail(exc, USAGE_ERROR)
+    except MemoryError as exc:
+        return fail(f"out of memory ({exc or 'no detail'}); use a smaller --n or retry", REFUSED_BY_BUDGET)
+    except KeyboardInterrupt:
+        return fail("interrupted", INTERRUPTED)
+    except Exception as exc:  # a bug: still one line, with what to report
+        return fail(
+            f"internal error {type(exc).__name__}: {exc}; please report it with the command", INTERNAL_ERROR
+        )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ B and the bound B_lift on the lifted inputs (checked on every head), the heads, 
 dimension (× E, the blocks of the simulation) and the wall time. TASK is ``compose:R``,
 ``match3`` or ``match2``. Where MECH simulates no mechanism with a construction for TASK, it
 says so on one line with exit status 3. A progress bar over the batches of instances runs on
-stderr (``--quiet``: none).
+stderr (``--quiet``: none). Every attention call is priced before it runs: one predicted above
+``--max-memory`` (default: the free memory) or ``--max-seconds`` is refused with exit status 4.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import re
 import sys
 import time
 
-from polyth.cli.arguments import add_mechanism_argument, did_you_mean, say
+from polyth import limits
+from polyth.cli.arguments import add_budget_arguments, add_mechanism_argument, budget_of, did_you_mean, say
 from polyth.errors import InputError
 
 NO_CONSTRUCTION = 3
@@ -47,6 +49,7 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the instances (default 0)")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    add_budget_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -88,7 +91,8 @@ def run(args) -> int:
         return NO_CONSTRUCTION
     B = construction.default_B(n, domain) if args.B is None else args.B
     start = time.perf_counter()
-    score = _accuracy(construction, task, n, args.instances, B, args.seed, progress=not args.quiet)
+    with limits.budget(*budget_of(args)):  # every attention call of the run is priced against these
+        score = _accuracy(construction, task, n, args.instances, B, args.seed, progress=not args.quiet)
     seconds = time.perf_counter() - start
     runs, reduction = construction.mechanism, construction.reduction
     report = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from polyth.cli.arguments import Deferred, did_you_mean, say
+from polyth.cli.arguments import Deferred, did_you_mean, say, writable_file
 from polyth.errors import InputError
 
 
@@ -56,6 +56,12 @@ def run(args) -> int:
 
     if args.seeds < 1:
         raise InputError(f"--seeds must be a positive integer, got {args.seeds}")
+    if args.out is not None:  # checked before training, not after
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"--out {str(args.out)!r}: cannot create its folder ({exc.strerror})") from None
+        writable_file(str(args.out), "--out")
     task = task_spec(args.task, n=args.n)
     runs = [
         train(
@@ -76,7 +82,6 @@ def run(args) -> int:
     summary = summarise(runs)
     document = {"runs": [r.to_dict() for r in runs], "summary": [summary], "config": runs[0].config}
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(document, indent=1) + "\n")
     if args.json:
         print(json.dumps(document, indent=1))

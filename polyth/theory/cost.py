@@ -31,7 +31,7 @@ from polyth.errors import InputError
 from polyth.mechanism import Mechanism
 from polyth.theory.factors import Widths, initial_factors, thresholds_of
 from polyth.theory.plan import Plan
-from polyth.theory.pricing import larger, tuples
+from polyth.theory.pricing import held, larger, tuples
 from polyth.theory.rectangular import OMEGA_BEST, OMEGA_BEST_SOURCE, best_known
 from polyth.theory.terms import (
     OMEGA_CLASSICAL,
@@ -102,19 +102,56 @@ def rectangular_products(plan: Plan) -> list[dict]:
     return out
 
 
-def peak_memory(plan: Plan) -> sympy.Expr:
-    """The largest array any step holds (entries), as a sympy expression."""
-    largest = ZERO
+_MEMORY: dict[int, tuple[Plan, list[Terms]]] = {}  # id(plan) → (the plan, kept alive; its memory)
+
+
+def memory_per_step(plan: Plan) -> list[Terms]:
+    """The entries held while each step runs: what the step allocates (its price's memory, its
+    output included) plus every factor still alive from before it (the initial factors'
+    arrays, :func:`polyth.theory.pricing.held`, and earlier messages not yet consumed).
+    Computed once per plan (every priced call asks).
+
+    A ``prefix_stream`` message is never stored: its ``stream_read`` consumes it row by row.
+    """
+    if id(plan) not in _MEMORY:
+        if len(_MEMORY) > 256:
+            _MEMORY.clear()
+        _MEMORY[id(plan)] = (plan, _memory_per_step(plan))
+    return _MEMORY[id(plan)][1]
+
+
+def _memory_per_step(plan: Plan) -> list[Terms]:
+    widths = Widths.for_mechanism(plan.mechanism)
+    ranks = plan.rank_symbols
+    live = {f.id: held(f, widths, ranks, plan.low_rank) for f in plan.factors}
+    during = []
     for step in plan.steps:
-        largest = larger(largest, step.price.memory) if largest else step.price.memory
+        total = step.price.memory
+        for entries in live.values():
+            total = total + entries
+        during.append(total)
+        for i in step.inputs:
+            live.pop(i, None)
+        live[step.output.id] = (
+            ZERO if step.kind == "prefix_stream" else held(step.output, widths, ranks, plan.low_rank)
+        )
+    return during
+
+
+def peak_memory(plan: Plan) -> sympy.Expr:
+    """The entries held at the plan's peak (:func:`memory_per_step`), as a sympy expression: per
+    problem, so times the batch b and the bytes per entry for bytes."""
+    largest = ZERO
+    for entries in memory_per_step(plan):
+        largest = larger(largest, entries) if largest else entries
     return plan.with_ranks(largest.expr())
 
 
 def peak_memory_count(plan: Plan, n: int, d: int, dv: int, r=None) -> int:
-    """The largest array any step holds, in entries, for concrete sizes (``r`` as in
-    :func:`operation_count`)."""
+    """The entries held at the plan's peak for concrete sizes (``r`` as in :func:`operation_count`):
+    per problem, so the bytes are this times the batch b and the dtype's size."""
     sizes = _sizes(plan, n, d, dv, r)
-    return max(int(step.price.memory.evaluate(sizes)) for step in plan.steps)
+    return max(int(entries.evaluate(sizes)) for entries in memory_per_step(plan))
 
 
 @dataclass(frozen=True)
@@ -191,6 +228,18 @@ def naive_terms(m: Mechanism, causal: str | None = None) -> Terms:
     return count * per_tuple + count + normalise
 
 
+def naive_operation_count(m: Mechanism, n: int, d: int, dv: int, causal: str | None = None) -> OperationCount:
+    """:func:`naive_terms` for concrete sizes, split into multiply-adds and exps (one per tuple)."""
+    sizes = {"n": n, "d": d, "dv": dv, "ranks": {}}
+    widths = Widths.for_mechanism(m)
+    factors = initial_factors(m, causal, low_rank=False).factors
+    exps = int((tuples(range(m.t), thresholds_of(factors), {}) * widths.batch).evaluate(sizes))
+    total = int(naive_terms(m, causal).evaluate(sizes))
+    return OperationCount(
+        sizes, ({"kind": "naive", "eliminated": None, "madds": total - exps, "exps": exps},)
+    )
+
+
 def naive_cost(m: Mechanism, causal: str | None = None) -> sympy.Expr:
     """The brute-force cost (all n^t tuples) as a sympy expression, for comparison."""
     return naive_terms(m, causal).expr()
@@ -223,7 +272,7 @@ def recurrent_form(plan: Plan) -> RecurrentForm | None:
         if step.kind == "prefix_sum":
             if step.partner != 0:
                 return None
-            state = state + step.price.memory * Terms.power(-1)
+            state = state + step.size_terms * Terms.power(-1)
     if not state:
         return None
     per_token = _total(plan) * Terms.power(-1)
@@ -262,9 +311,11 @@ __all__ = [  # with the symbols and constants the costs are written in
     "last_token_cost",
     "n",
     "naive_cost",
+    "naive_operation_count",
     "naive_terms",
     "omega",
     "operation_count",
+    "memory_per_step",
     "peak_memory",
     "peak_memory_count",
     "r",
