@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import polyth
-import polyth.tasks.constructions.compose
+import polyth.tasks.constructions.base
 from polyth.errors import InputError
 from polyth.tasks import accuracy, composition, find, generate
 from polyth.tasks.constructions.compose import (
@@ -39,13 +39,13 @@ def test_fails_far_below_default_B(spec, r):
 
 def _record_inputs(monkeypatch):
     seen = []
-    original = polyth.tasks.constructions.compose.attention
+    original = polyth.tasks.constructions.base.attention
 
     def recording(m, Q, V, **options):
         seen.append((m, [np.array(q) for q in Q], V, options))
         return original(m, Q, V, **options)
 
-    monkeypatch.setattr(polyth.tasks.constructions.compose, "attention", recording)
+    monkeypatch.setattr(polyth.tasks.constructions.base, "attention", recording)
     return seen
 
 

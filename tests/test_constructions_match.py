@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import polyth
-import polyth.tasks.constructions.match
+import polyth.tasks.constructions.base
 from polyth.errors import InputError
 from polyth.tasks import accuracy, default_modulus, find, match2, match3
 from polyth.tasks.constructions.match import (
@@ -99,13 +99,13 @@ def test_strassen_tables_score_and_value_are_the_penalty(M, head):
 
 def _record(monkeypatch):
     seen = []
-    original = polyth.tasks.constructions.match.attention
+    original = polyth.tasks.constructions.base.attention
 
     def recording(m, Q, V, **options):
         seen.append((m, [np.array(q) for q in Q], options))
         return original(m, Q, V, **options)
 
-    monkeypatch.setattr(polyth.tasks.constructions.match, "attention", recording)
+    monkeypatch.setattr(polyth.tasks.constructions.base, "attention", recording)
     return seen
 
 

@@ -6,7 +6,9 @@ Rows are mechanisms, columns the tasks of :data:`polyth.tasks.predict.TASKS` (Ma
 r-fold composition for r ≤ 4). Each cell holds three answers:
 
 * the prediction from the structure (:func:`polyth.tasks.predict.predict`): yes / no / unknown;
-* the explicit construction (``results/constructions.json``, written by constructions.py):
+* the explicit construction (``results/constructions.json``, written by constructions.py;
+  "via P (d × E)" where the mechanism runs the registered construction of P by simulation, its
+  chain listed under the table, where every predicted "yes" without a construction is listed too):
   "✓ n ≤ N" when every checked size up to N was 100% accurate, "✗ a at n = N" at the first
   size that was not, "—" when polyth has no construction for the pair;
 * learning (``results/training.json`` and ``results/training_match3.json``, written by
@@ -49,7 +51,10 @@ Each cell reads **prediction / construction / learning**.
   channels per monomial), "no" where a structure with a published negative result simulates
   the mechanism in the same way (the negative result carries over, with the source's conditions),
   "unknown" otherwise; one head unless the head count is noted below.
-- **Construction** (`results/{CONSTRUCTIONS_FILE}`, `polyth tasks check MECH TASK`): "✓ n ≤ N" when the
+- **Construction** (`results/{CONSTRUCTIONS_FILE}`, `polyth tasks check MECH TASK`; "via P (d × E)": a
+  construction by simulation, P's registered weights lifted to the mechanism by the chain of moves listed
+  below the table and run on the mechanism itself with E times P's dimension; without "via" the
+  mechanism is the registered one): "✓ n ≤ N" when the
   explicit weights were 100% accurate at every checked size up to N; "✗ a at n = N" at the first size
   that was not; "—" where polyth has no construction for the pair.
 - **Learning** (`results/{TRAINING_FILES[0]}`, `results/{TRAINING_FILES[1]}`): a one-layer model solves
@@ -80,6 +85,7 @@ class Source:
     status: str  # "ok", "not run" or "unreadable"
     cells: dict[tuple[Mechanism, str], Outcome] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    chains: dict[tuple[Mechanism, str], str] = field(default_factory=dict)  # constructions by simulation
 
     def outcome(self, m: Mechanism, task: str) -> Outcome:
         if self.status != "ok":
@@ -132,14 +138,28 @@ def construction_outcomes(results: Path) -> Source:
             continue
         heads = entry.get("heads", 1)
         suffix = f", {heads} heads" if isinstance(heads, int) and heads > 1 else ""
+        via = entry.get("via") if isinstance(entry.get("via"), dict) else None
+        if via:
+            suffix += f" via {via.get('construction')} (d × {via.get('d_factor')})"
         failed = next((c for c in checks if c["accuracy"] < 1.0), None)
         if failed is None:
             top = checks[-1]["n"]
-            source.cells[(m, task)] = Outcome(f"✓ n ≤ {top}{suffix}", "yes", f"100% up to n = {top}")
+            source.cells[(m, task)] = Outcome(f"✓ n ≤ {top}{suffix}", "yes", f"100% up to n = {top}{suffix}")
         else:
             text = f"✗ {failed['accuracy']:.1%} at n = {failed['n']}{suffix}"
             source.cells[(m, task)] = Outcome(text, "no", text[2:])
+        if via:
+            source.chains[(m, task)] = _chain(entry, via, checks)
     return source
+
+
+def _chain(entry: dict, via: dict, checks: list[dict]) -> str:
+    """One line on a construction by simulation: what it lifts, how, and what the lift cost in B."""
+    lifted = [c for c in checks if isinstance(c.get("B_lifted"), (int, float))]
+    bounds = ", ".join(f"n = {c['n']}: B = {c['B']:.3g} → B_lift = {c['B_lifted']:.3g}" for c in lifted)
+    return f"{via.get('construction')}'s construction, d × {via.get('d_factor')}: {via.get('chain')}" + (
+        f" ({bounds})" if bounds else ""
+    )
 
 
 def _layers(run: dict) -> int:
@@ -243,7 +263,7 @@ def build_table(results: Path, rows: list[str] = ROWS) -> str:
         header,
         "|" + "---|" * (len(TASKS) + 2),
     ]
-    conflicts, reasons = [], []
+    conflicts, reasons, lifted, missing = [], [], [], []
     for spec, m in mechanisms:
         predictions = {p.task: p for p in predict(m)}
         cells = []
@@ -261,11 +281,18 @@ def build_table(results: Path, rows: list[str] = ROWS) -> str:
                 for a, x, b, y in pairs:
                     why = _EXPLAIN.get((a, x, b, y), "")
                     why = why[:1].upper() + why[1:]
-                    evidence = details[b] or details[a]
+                    if a == "prediction":  # the prediction's reason is listed below: the other side
+                        evidence = details[b] or details[a]
+                    else:  # construction against learning: both, the construction with its chain
+                        evidence = "; ".join(f"{s}: {details[s]}" for s in (a, b) if details[s])
                     conflicts.append(
                         f"- **{spec}, {task_label(task)}**: {a} {x} vs {b} {y} ({evidence}). {why}"
                     )
             cells.append(cell)
+            if (m, task) in constructions.chains:
+                lifted.append(f"- **{spec}, {task_label(task)}**: {constructions.chains[(m, task)]}.")
+            if p.answer == "yes" and constructions.status == "ok" and c.answer is None:
+                missing.append(f"{spec} {task_label(task)}")
             if p.answer != "unknown":
                 reasons.append(
                     f"- {spec}, {task_label(task)}: **{p.answer}**. {p.reason}. Source: {p.source}."
@@ -273,6 +300,20 @@ def build_table(results: Path, rows: list[str] = ROWS) -> str:
         lines.append(f"| {spec} | `{m.polynomial}` | " + " | ".join(cells) + " |")
     lines += ["", "## Disagreements", ""]
     lines += conflicts or ["None among the results present."]
+    if constructions.status == "ok":
+        lines += ["", "## Constructions by simulation", ""]
+        lines += [
+            "Each mechanism runs a registered construction of a mechanism it simulates "
+            "(`polyth.tasks.constructions.simulation`): the construction's inputs are lifted by the chain "
+            "of moves and the mechanism itself runs through `polyth.attention`. B_lift bounds the lifted "
+            "entries (checked on every head).",
+            "",
+        ]
+        lines += lifted or ["None among the results present."]
+        lines += [
+            "",
+            "Predicted yes without a construction: " + (", ".join(missing) if missing else "none") + ".",
+        ]
     if deeper:
         lines += ["", "## Deeper models (not compared with the one-head predictions)", ""]
         lines += [f"- {line}" for line in deeper]

@@ -1,14 +1,16 @@
 """``polyth tasks check MECH TASK [--n N] [--instances K] [--B B] [--seed S] [--json]``.
 
-Runs polyth's explicit construction for (MECH, TASK) (:func:`polyth.tasks.find`)
-through ``polyth.attention`` (exact method, cpu backend) on K random instances of
-size n, and reports the accuracy (the fraction of instances answered entirely
-right), the entry bound B used, the heads, the embedding dimension, the entry-bound
-formula and the wall time. TASK is ``compose:R``, ``match3`` or ``match2``. Where
-polyth has no construction for the pair, it says so on one line with exit status 3. A
-progress bar over the batches of instances runs on stderr (``--quiet``: none). Every
-attention call is priced before it runs: one predicted above ``--max-memory`` (default: the
-free memory) or ``--max-seconds`` is refused with exit status 4.
+Finds a registered construction for a mechanism that MECH simulates (:func:`polyth.tasks.find`;
+MECH itself, as it stands, when it is registered), lifts its inputs through the simulation and
+runs MECH itself through ``polyth.attention`` (exact method, cpu backend) on K random instances
+of size n. It reports the accuracy (the fraction of instances answered entirely right), the
+construction and the chain of moves by which MECH simulates it, the construction's entry bound
+B and the bound B_lift on the lifted inputs (checked on every head), the heads, the embedding
+dimension (× E, the blocks of the simulation) and the wall time. TASK is ``compose:R``,
+``match3`` or ``match2``. Where MECH simulates no mechanism with a construction for TASK, it
+says so on one line with exit status 3. A progress bar over the batches of instances runs on
+stderr (``--quiet``: none). Every attention call is priced before it runs: one predicted above
+``--max-memory`` (default: the free memory) or ``--max-seconds`` is refused with exit status 4.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ TASK_HELP = "compose:R (r-fold function composition, n = R·m + 1), match3 or ma
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "check",
-        help="run polyth's explicit construction for a mechanism and a task; report accuracy and B",
+        help="run an explicit construction (by simulation where needed) for a mechanism and a task",
         description=__doc__.split("\n\n")[1].replace("\n", " "),
     )
     add_mechanism_argument(parser)
@@ -71,6 +73,7 @@ def default_n(folds: int | None) -> int:
 
 
 def run(args) -> int:
+    from polyth.mechanism import zoo
     from polyth.tasks import find
     from polyth.tasks.constructions.base import check_run
     from polyth.tasks.generators import domain_of
@@ -79,46 +82,61 @@ def run(args) -> int:
     if args.instances < 1:
         raise InputError(f"--instances must be ≥ 1, got {args.instances}")
     n = default_n(folds) if args.n is None else args.n
-    construction = find(args.mechanism, task)
-    if construction is None:
-        print(f"polyth: no construction for {args.mechanism} on {task} (exit 3)", file=sys.stderr)
-        return NO_CONSTRUCTION
     domain = domain_of(task, n)  # validates n for the task
+    m = zoo.from_spec(args.mechanism)
+    construction = find(m, task)
+    if construction is None:
+        print(
+            f"polyth: no construction for {args.mechanism} on {task}: {_why_none(m, task)} (exit 3)",
+            file=sys.stderr,
+        )
+        return NO_CONSTRUCTION
     B = construction.default_B(n, domain) if args.B is None else args.B
     start = time.perf_counter()
     with limits.budget(*budget_of(args)):  # the run, then every attention call, priced against these
         check_run(construction, n, args.instances)  # before any instance is drawn
         score = _accuracy(construction, task, n, args.instances, B, args.seed, progress=not args.quiet)
     seconds = time.perf_counter() - start
+    runs, reduction = construction.mechanism, construction.reduction
     report = {
-        "mechanism": str(construction.mechanism.polynomial),
+        "mechanism": str(runs.polynomial),
         "spec": args.mechanism,
+        "values": [runs.variables[a] for a in runs.values],
+        "scale": runs.scale,
         "task": task,
         "accuracy": score,
         "n": n,
         "domain": domain,
         "instances": args.instances,
         "seed": args.seed,
+        "construction": construction.target_spec,
+        "construction_polynomial": str(construction.target.mechanism.polynomial),
+        "chain": construction.chain,
+        "moves": [{"kind": move.kind, "text": move.text} for move in reduction.moves],
+        "d_factor": reduction.blocks,
         "B": B,
         "default_B": construction.default_B(n, domain),
+        "B_lifted": construction.lifted_B(B),
+        "max_abs_Q": construction.entries.target,
+        "max_abs_Q_lifted": construction.entries.lifted,
         "heads": construction.heads,
         "embedding_dim": construction.embedding_dim,
         "entry_bound": construction.entry_bound,
-        "scale": construction.mechanism.scale,
         "source": construction.source,
         "seconds": seconds,
     }
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2, ensure_ascii=False))
         return 0
 
-    scale = "1/d" if construction.mechanism.scale is None else f"{construction.mechanism.scale:g}"
+    scale = "1/d" if runs.scale is None else f"{runs.scale:g}"
+    values = ", ".join(report["values"])
+    target = construction.target.mechanism
     rows = [
-        (
-            "mechanism",
-            f"{args.mechanism}  ({construction.mechanism.text()}, scale {scale})",
-        ),
+        ("mechanism", f"{args.mechanism}  ({runs.text()}, scale {scale}, values {values})"),
         ("task", f"{task}  (domain {domain})"),
+        ("construction", f"{construction.target_spec}  ({target.text()})"),
+        ("simulation", construction.chain),
         ("accuracy", f"{score:.4f}  ({round(score * args.instances)}/{args.instances} instances)"),
         ("n", str(n)),
         (
@@ -126,6 +144,11 @@ def run(args) -> int:
             f"{B:.4g}" + ("  (default)" if args.B is None else f"  (default {report['default_B']:.4g})"),
         ),
         ("entry bound", construction.entry_bound),
+        (
+            "lifted entries",
+            f"max |Q| = {report['max_abs_Q_lifted']:.4g} ≤ B_lift = {report['B_lifted']:.4g}"
+            f" (checked on every head; the construction's max |Q′| = {report['max_abs_Q']:.4g} ≤ B)",
+        ),
         ("heads", str(construction.heads)),
         ("embedding dim", construction.embedding_dim),
         ("source", construction.source),
@@ -135,6 +158,20 @@ def run(args) -> int:
     for label, value in rows:
         say(f"{label:<{width}}  {value}")
     return 0
+
+
+def _why_none(m, task: str) -> str:
+    """Why :func:`polyth.tasks.find` found nothing: no simulation applies, or none reaches a construction."""
+    from polyth.tasks.constructions import CONSTRUCTIONS
+    from polyth.theory.reductions import why_not
+
+    registered = [spec for spec, registered_task in CONSTRUCTIONS if registered_task == task]
+    if not registered:
+        return f"polyth registers no construction for {task}"
+    reason = why_not(m)
+    if reason is not None:
+        return f"no simulation applies ({reason})"
+    return f"it simulates none of the mechanisms with a construction for {task} ({', '.join(registered)})"
 
 
 def _accuracy(construction, task: str, n: int, instances: int, B: float, seed: int, progress: bool) -> float:

@@ -165,6 +165,33 @@ class Reduction:
         """The chain of moves, or "as it stands" when there is none."""
         return "; ".join(move.text for move in self.moves) or "as it stands"
 
+    def scalings(self, width: int) -> tuple[tuple[int, float], ...]:
+        """Per target monomial j: the target variable whose projection is scaled on block j (the
+        pivot, power p) and κ_j, with κ_j^p = scale′·c′_j / (scale·c_h(j)) at target width ``width``
+        (the source's width is E·width)."""
+        scale = self.source.scale_for(self.blocks * width)
+        return tuple(
+            _root(mono, self.target.scale_for(width) * mono.value / (scale * self.source.monomials[h].value))
+            for mono, h in zip(self.target.monomials, self.hosts)
+        )
+
+    def entry_bound(self, B: float, width: int) -> float:
+        """A bound on every entry of :meth:`lift`'s Q when every entry of the target's Q is at most B.
+
+        On block j a carried variable keeps its entries (≤ B), the pivot's are multiplied by
+        |κ_j| (≤ |κ_j|·B), a fixed variable's are the constant 1 and everything else is 0, so
+        the bound is the largest of |κ_j|·B, B (where a monomial carries two variables or more) and
+        1 (where a host has a fixed variable). Example: with coefficients 1 and a scale s on both
+        sides, κ_j = 1 and the bound is B (max(B, 1) when a variable is fixed); with the scale
+        1/d on both sides and E blocks, κ_j = E^{1/p} (the source's d is E times larger).
+        """
+        bound = 0.0
+        for (_, kappa), mono, h in zip(self.scalings(width), self.target.monomials, self.hosts):
+            bound = max(bound, abs(kappa) * B, B if len(mono.support) > 1 else 0.0)
+            if len(self.source.monomials[h].support) > len(mono.support):
+                bound = max(bound, 1.0)
+        return bound
+
     def lift(self, Q: Sequence, V: Mapping) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
         """Inputs of ``source`` whose attention output equals ``target``'s on ``Q``, ``V``.
 
@@ -178,15 +205,12 @@ class Reduction:
             raise InputError(f"the target takes {len(tgt.input_slots)} projected inputs, got {len(Q)}")
         lead, width = Q[0].shape[:-1], Q[0].shape[-1]
         columns = self.blocks * width
-        scale = src.scale_for(columns)
         slot_of = {slot: i for i, slot in enumerate(tgt.input_slots)}
         inverse = {a: b for b, a in enumerate(self.mapping)}
         lifted = {slot: np.zeros(lead + (columns,)) for slot in src.input_slots}
-        for j, (mono, h) in enumerate(zip(tgt.monomials, self.hosts)):
+        for j, (mono, h, (pivot, root)) in enumerate(zip(tgt.monomials, self.hosts, self.scalings(width))):
             block = slice(j * width, (j + 1) * width) if self.blocks > 1 else slice(0, width)
             host = src.monomials[h]
-            ratio = tgt.scale_for(width) * mono.value / (scale * host.value)
-            pivot, root = _root(mono, ratio)
             for a in host.support:
                 b = inverse.get(a)
                 if b is None or b not in mono.support:

@@ -1,7 +1,18 @@
 """Explicit one-layer constructions (:mod:`.base`), the registered ones (:mod:`.compose`,
-:mod:`.match`) and their lookup by canonical form (:mod:`.registry`)."""
+:mod:`.match`), their lift to every mechanism that simulates one (:mod:`.simulation`) and the
+lookup (:mod:`.registry`)."""
 
 from polyth.tasks.constructions.base import Construction, accuracy, instance_batches, solved
-from polyth.tasks.constructions.registry import CONSTRUCTIONS, find
+from polyth.tasks.constructions.registry import CONSTRUCTIONS, find, simulations
+from polyth.tasks.constructions.simulation import SimulatedConstruction
 
-__all__ = ["CONSTRUCTIONS", "Construction", "accuracy", "find", "instance_batches", "solved"]
+__all__ = [
+    "CONSTRUCTIONS",
+    "Construction",
+    "SimulatedConstruction",
+    "accuracy",
+    "find",
+    "instance_batches",
+    "simulations",
+    "solved",
+]

@@ -4,8 +4,10 @@ A :class:`Construction` fixes a mechanism (its scale stated explicitly), the tas
 number of heads, and how each head's ``Q(a)`` is a fixed linear map of the token
 features one-hot(symbol) ⊕ one-hot(index) ⊕ one-hot(kind) ⊕ 1, with every entry
 bounded by the entry bound B in absolute value; the readout after attention is a
-fixed argmax or threshold. Each head is one ``polyth.attention(m, Q, V,
-method="exact")`` call. :func:`accuracy` counts the random instances solved entirely.
+fixed argmax or threshold. Each head is one call of an :data:`Attend` function, by default
+``polyth.attention(m, Q, V, method="exact")`` (:func:`exact`); a construction lifted to a
+mechanism that simulates this one (:mod:`.simulation`) passes its own. :func:`accuracy`
+counts the random instances solved entirely.
 
 A run is priced before any instance is drawn (:func:`check_run`): the generator's arrays
 (:func:`polyth.tasks.generators.generation_entries`), what the construction's forward pass
@@ -16,14 +18,16 @@ limits (:mod:`polyth.limits`); over them it is a :class:`polyth.BudgetError`.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from polyth import limits
+from polyth.compute import attention
 from polyth.compute.budget import exact_price
 from polyth.errors import InputError
 from polyth.mechanism import Mechanism
@@ -31,6 +35,14 @@ from polyth.tasks.generators import TaskBatch, domain_of, generate, generation_e
 
 #: the largest chunk of instances handed to one ``polyth.attention`` call by :func:`accuracy`
 CHUNK = 256
+
+#: one head: ``attend(mechanism, Q, V)`` returns the attention output of ``mechanism`` on Q, V
+Attend = Callable[[Mechanism, Sequence[np.ndarray], Mapping[int, np.ndarray]], np.ndarray]
+
+
+def exact(backend: str = "cpu") -> Attend:
+    """The heads of a construction as they run by default: ``polyth.attention``, exact method."""
+    return functools.partial(attention, method="exact", backend=backend)
 
 
 @dataclass(frozen=True)
@@ -50,9 +62,10 @@ class Construction:
     """Weights with which ``mechanism`` solves ``task`` (see the module docstring).
 
     ``bound(n, domain)`` gives the default entry bound B (the formula ``entry_bound``);
-    ``forward(batch, B, backend)`` builds Q and V from the batch's tokens, runs the
-    heads and returns the predictions, shaped like ``batch.targets``; ``footprint(n, domain, b)``
-    is its :class:`Footprint` on a batch of b instances.
+    ``forward(batch, B, attend)`` builds Q and V from the batch's tokens, runs each head
+    through ``attend`` (:data:`Attend`) and returns the predictions, shaped like
+    ``batch.targets``; ``footprint(n, domain, b)`` is its :class:`Footprint` on a batch of b
+    instances.
     """
 
     mechanism: Mechanism
@@ -62,7 +75,7 @@ class Construction:
     entry_bound: str
     source: str
     bound: Callable[[int, int], float] = field(repr=False, compare=False)
-    forward: Callable[[TaskBatch, float, str], np.ndarray] = field(repr=False, compare=False)
+    forward: Callable[[TaskBatch, float, Attend], np.ndarray] = field(repr=False, compare=False)
     footprint: Callable[[int, int, int], Footprint] = field(repr=False, compare=False)
 
     def default_B(self, n: int, domain: int) -> float:
@@ -77,7 +90,7 @@ class Construction:
             B = self.default_B(batch.n, batch.domain)
         if isinstance(B, bool) or not isinstance(B, numbers.Real) or not math.isfinite(B) or B <= 0:
             raise InputError(f"the entry bound B must be a positive finite number, got {B!r}")
-        return self.forward(batch, float(B), backend)
+        return self.forward(batch, float(B), exact(backend))
 
 
 def run_price(construction: Construction, n: int, instances: int) -> limits.Price:

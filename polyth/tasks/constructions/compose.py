@@ -50,14 +50,14 @@ import math
 
 import numpy as np
 
-from polyth.compute import attention
 from polyth.errors import InputError
 from polyth.mechanism import Mechanism, zoo
-from polyth.tasks.constructions.base import Construction, Footprint
+from polyth.tasks.constructions.base import Attend, Construction, Footprint
 from polyth.tasks.generators import TaskBatch
 
-#: r for which the path construction is registered (any r ≥ 1 works)
-PATH_FOLDS = (2, 3, 4)
+#: r for which the path construction is registered (any r ≥ 1 works; r = 1 is self-attention
+#: reading f_1(x) off the table, and these are the r of ``polyth tasks predict``)
+PATH_FOLDS = (1, 2, 3, 4)
 
 
 def token_features(batch: TaskBatch) -> np.ndarray:
@@ -132,7 +132,9 @@ def _check_batch(batch: TaskBatch, r: int) -> None:
         raise InputError(f"expected a compose:{r} batch, got {batch.task!r}")
 
 
-def run_heads(mechanism: Mechanism, weights: list[np.ndarray], batch: TaskBatch, backend: str) -> np.ndarray:
+def run_heads(
+    mechanism: Mechanism, weights: list[np.ndarray], batch: TaskBatch, attend: Attend
+) -> np.ndarray:
     """One head: Q(a) = features @ W[a], V on the last variable; argmax at the last token."""
     features = token_features(batch)
     Q = [features @ w for w in weights]
@@ -140,7 +142,7 @@ def run_heads(mechanism: Mechanism, weights: list[np.ndarray], batch: TaskBatch,
     symbol = (batch.symbols[..., None] == np.arange(batch.domain)).astype(np.float64)
     t = mechanism.t
     V = {a + 1: (symbol if a == t - 1 else ones) for a in mechanism.values}
-    out = attention(mechanism, Q, V, method="exact", backend=backend)
+    out = attend(mechanism, Q, V)
     return np.argmax(out[:, -1, :], axis=-1).astype(np.int64)
 
 
@@ -167,15 +169,15 @@ def path_composition(r: int) -> Construction:
     """One head of path attention x1x2 + … + x_r·x_{r+1} solving r-fold composition."""
     mechanism = zoo.path(r + 1).replace(scale=1.0)
 
-    def forward(batch: TaskBatch, B: float, backend: str) -> np.ndarray:
+    def forward(batch: TaskBatch, B: float, attend: Attend) -> np.ndarray:
         _check_batch(batch, r)
-        return run_heads(mechanism, path_weights(r, batch.domain, B), batch, backend)
+        return run_heads(mechanism, path_weights(r, batch.domain, B), batch, attend)
 
     return Construction(
         mechanism=mechanism,
         task=f"compose:{r}",
         heads=1,
-        embedding_dim=f"{r}·(m + 1) = n + {r - 1}",
+        embedding_dim=f"{r}·(m + 1) = n + {r - 1}" if r > 1 else "m + 1 = n",
         entry_bound=f"sqrt({r}·ln n + 1)",
         source="Chakrabarti, Pitassi, Alman 2026 (path attention performs r-fold composition); "
         "weights: polyth.tasks.constructions.compose",
@@ -189,9 +191,9 @@ def strassen_composition() -> Construction:
     """One head of Strassen attention x1x2 + x2x3 + x3x1 solving 2-fold composition."""
     mechanism = zoo.strassen().replace(scale=1.0)
 
-    def forward(batch: TaskBatch, B: float, backend: str) -> np.ndarray:
+    def forward(batch: TaskBatch, B: float, attend: Attend) -> np.ndarray:
         _check_batch(batch, 2)
-        return run_heads(mechanism, strassen_weights(batch.domain, B), batch, backend)
+        return run_heads(mechanism, strassen_weights(batch.domain, B), batch, attend)
 
     return Construction(
         mechanism=mechanism,

@@ -72,10 +72,9 @@ from itertools import combinations
 
 import numpy as np
 
-from polyth.compute import attention
 from polyth.errors import InputError
 from polyth.mechanism import Mechanism, zoo
-from polyth.tasks.constructions.base import Construction, Footprint
+from polyth.tasks.constructions.base import Attend, Construction, Footprint
 from polyth.tasks.generators import TaskBatch
 
 #: every g(s), s ≢ 0 (mod M), is at most this (the gap δ ≥ 1/2)
@@ -191,11 +190,11 @@ def _chunks(batch: TaskBatch, arity: int):
         yield slice(start, min(start + size, batch.batch))
 
 
-def _average_g(mechanism: Mechanism, Q, symbols, M: int, k: int, backend: str) -> np.ndarray:
+def _average_g(mechanism: Mechanism, Q, symbols, M: int, k: int, attend: Attend) -> np.ndarray:
     """One head: r_i = (1/L)·Σ_c Att[i, c] with V(a) = T_a (the weighted average of g)."""
     values = _read(phase_tables(M, k), symbols)
     V = {a + 1: values[a] for a in range(k)}
-    out = attention(mechanism, Q, V, method="exact", backend=backend)
+    out = attend(mechanism, Q, V)
     return out.sum(axis=-1) / len(frequencies(M))
 
 
@@ -228,14 +227,14 @@ def _strassen_footprint(n: int, M: int, b: int) -> Footprint:
 
 
 def _phase_forward(mechanism: Mechanism, task: str, k: int):
-    def forward(batch: TaskBatch, B: float, backend: str) -> np.ndarray:
+    def forward(batch: TaskBatch, B: float, attend: Attend) -> np.ndarray:
         _check_batch(batch, task)
         M = batch.domain
         tables = phase_tables(M, k)
         predictions = np.empty(batch.symbols.shape, dtype=np.int64)
         for part in _chunks(batch, k):
             symbols = batch.symbols[part]
-            r = _average_g(mechanism, _read(tables, symbols, B), symbols, M, k, backend)
+            r = _average_g(mechanism, _read(tables, symbols, B), symbols, M, k, attend)
             predictions[part] = r > READOUT_THRESHOLD
         return predictions
 
@@ -280,7 +279,7 @@ def strassen_match3() -> Construction:
     """Two heads of Strassen attention x1x2 + x2x3 + x3x1 solving Match3 (module docstring)."""
     mechanism = zoo.strassen().replace(values=[1, 2, 3], scale=None)
 
-    def forward(batch: TaskBatch, B: float, backend: str) -> np.ndarray:
+    def forward(batch: TaskBatch, B: float, attend: Attend) -> np.ndarray:
         _check_batch(batch, "match3")
         M = batch.domain
         heads = [strassen_tables(M, s) for s in (0, 1)]
@@ -291,7 +290,7 @@ def strassen_match3() -> Construction:
             for q_tables, v_tables in heads:
                 V = dict(enumerate(_read(v_tables, symbols), start=1))
                 Q = _read(q_tables, symbols, B / M)
-                out = attention(mechanism, Q, V, method="exact", backend=backend)
+                out = attend(mechanism, Q, V)
                 penalties.append(out.sum(axis=-1))  # E_w[−(b + c − t_s)²]
             predictions[part] = np.maximum(*penalties) > -0.5
         return predictions
