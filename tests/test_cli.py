@@ -1,6 +1,7 @@
 """The polyth command line, run in-process through main(argv) and once as the installed script."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,14 @@ def test_installed_script():
     failed = subprocess.run([script, "show", "x1/x2"], capture_output=True, text=True, timeout=120)
     assert failed.returncode == 2 and failed.stdout == ""
     assert failed.stderr.startswith("polyth: error: division at column 3") and failed.stderr.count("\n") == 1
+
+
+def test_a_reader_that_goes_away_is_not_an_error(monkeypatch, capsys):
+    """``polyth … | head``: the closed pipe ends the command quietly (exit 141, as SIGPIPE would),
+    with no traceback and no 'internal error'."""
+    read, write = os.pipe()
+    os.close(read)
+    monkeypatch.setattr(sys, "stdout", os.fdopen(write, "w", buffering=1))
+    code = main(["tasks", "predict", "strassen", "--json"])
+    assert code == 141
+    assert capsys.readouterr().err == ""

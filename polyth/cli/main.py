@@ -16,6 +16,7 @@ is reworded with the command's flag (``--causal prefix``).
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ REFUSED_BY_BUDGET = 4
 NUMERICAL_FAILURE = 1
 INTERNAL_ERROR = 70  # EX_SOFTWARE of sysexits.h
 INTERRUPTED = 130
+BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command killed by it
 
 EXAMPLES = """\
 examples:
@@ -149,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(exc, NUMERICAL_FAILURE)
     except ValueError as exc:  # PolyError and InputError are ValueErrors
         return fail(exc, USAGE_ERROR)
+    except BrokenPipeError:  # the reader went away (polyth … | head): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush is silent
+        return BROKEN_PIPE
     except MemoryError as exc:
         return fail(f"out of memory ({exc or 'no detail'}); use a smaller --n or retry", REFUSED_BY_BUDGET)
     except KeyboardInterrupt:
