@@ -15,11 +15,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from polyth.cli import bounds, demo, report, show, tasks, verify
+from polyth.cli import atlas, bounds, demo, report, show, tasks, verify
 from polyth.errors import NumericalError
 from polyth.version import __version__
 
-COMMANDS = [show, bounds, demo, verify, report, tasks]
+COMMANDS = [show, bounds, demo, verify, report, tasks, atlas]
 
 USAGE_ERROR = 2
 NUMERICAL_FAILURE = 1
