@@ -20,8 +20,9 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from polyth.atlas.enumeration import MAX_T, candidate_edges, families, family
+from polyth.atlas.enumeration import MAX_T, Member, candidate_edges, families, family
 from polyth.errors import PolyError
+from polyth.mechanism import Mechanism
 
 A000088 = [1, 1, 2, 4, 11, 34, 156, 1044, 12346]  # graphs on n = 0 … 8 unlabelled nodes
 A000666 = [1, 2, 6, 20, 90, 544, 5096, 79264, 2208612]  # symmetric relations on n = 0 … 8 nodes
@@ -135,3 +136,16 @@ def test_families_of_an_atlas():
 def test_out_of_reach_families_are_refused(t, hyperedges):
     with pytest.raises(PolyError, match="t must be|hyperedges must be"):
         family(t, hyperedges)
+
+
+def test_a_row_polynomial_reads_back_as_its_member():
+    for member in family(4, 3):
+        again = Member.from_polynomial(member.polynomial)
+        assert again == member
+        assert again.mechanism() == Mechanism.from_polynomial(member.polynomial)
+
+
+@pytest.mark.parametrize("text", ["x1*x2 + x3", "x1**2*x2", "x1*x2+x2*x3", "2*x1*x2", '__import__("os")'])
+def test_only_the_atlas_form_is_read(text):
+    with pytest.raises(PolyError, match="not an atlas row"):
+        Member.from_polynomial(text)

@@ -20,6 +20,7 @@ import math
 import pandas as pd
 
 from polyth.atlas.columns import task_column
+from polyth.atlas.enumeration import Member
 from polyth.errors import PolyError
 from polyth.mechanism import Mechanism, zoo
 from polyth.tasks.predict import normalise_task, simulate
@@ -89,7 +90,7 @@ def _simulating(frame: pd.DataFrame, pattern: str | Mechanism) -> pd.DataFrame:
         raise PolyError(f"simulates needs a mechanism spec or a Mechanism, got {type(pattern).__name__}")
     how = {}
     for index, text in frame["mechanism"][frame["t"] >= target.t].items():
-        m = Mechanism.from_polynomial(text)
+        m = Member.from_polynomial(text).mechanism()
         found = simulate(m, target)
         if found is not None:
             how[index] = found.describe(m, target)
