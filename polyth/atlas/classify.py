@@ -7,9 +7,9 @@
   best known ω), the lower bounds with their hypotheses, the verdict, the approximation
   threshold (the same data ``polyth bounds --json`` prints);
 - the exact plan under the prefix-causal mask, :func:`polyth.theory.plan.exact_plan`
-  ``(m, "prefix")``, the plan ``polyth.bounds(m, causal="prefix")`` reports (without the
-  low-rank plan that ``bounds`` also searches, which the atlas does not show and which
-  costs as much again): its cost divided by n is the per-token decoding cost
+  ``(m, "prefix")``, the plan ``polyth.bounds(m, causal="prefix")`` reports (calling
+  ``bounds`` would also search the causal low-rank plan, which no column reads and which
+  costs as much as the rest of the row): its cost divided by n is the per-token decoding cost
   (:func:`polyth.theory.cost.amortised_per_token`, the "exact decoding" row of
   ``polyth bounds --causal prefix``);
 - :func:`polyth.tasks.predict.predict`: Match2, Match3 and compose:1 … 4, each with its reason;
