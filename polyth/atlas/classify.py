@@ -13,11 +13,11 @@
   (:func:`polyth.theory.cost.amortised_per_token`, the "exact decoding" row of
   ``polyth bounds --causal prefix``);
 - :func:`polyth.tasks.predict.predict`: Match2, Match3 and compose:1 … 4, each with its reason;
-- :func:`polyth.tasks.find` and :func:`polyth.tasks.predict.simulate`: the registered
+- :func:`polyth.tasks.find` and :func:`polyth.theory.reductions.reduction`: the registered
   constructions that lift to m. A construction of the task for a mechanism P carries over to m
   when m simulates P (docs/design.md §3, Reductions). The construction chooses its value
   variables (``find`` ignores them), and a value variable fed the constant 1 is no value at
-  all, so m is given values on every variable, the query included, and the simulation sets
+  all, so m is given values on every variable, the query included, and the reduction sets
   the values P does not use to 1.
 
 Example::
@@ -36,9 +36,10 @@ from functools import cached_property
 from polyth.atlas.enumeration import Member
 from polyth.mechanism import Mechanism
 from polyth.tasks import CONSTRUCTIONS, find
-from polyth.tasks.predict import TASKS, Prediction, predict, simulate
+from polyth.tasks.predict import TASKS, Prediction, predict
 from polyth.theory.bounds import Bounds, bounds
 from polyth.theory.plan import Plan, exact_plan
+from polyth.theory.reductions import reduction
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,9 @@ class Classification:
         found: dict[str, list[str]] = {task: [] for task in TASKS}
         for spec, task in CONSTRUCTIONS:
             construction = find(spec, task)
-            simulation = simulate(every_value, construction.mechanism)
+            simulation = reduction(every_value, construction.mechanism)
             if simulation is not None:
-                how = simulation.describe(every_value, construction.mechanism)
+                how = simulation.describe()
                 heads = f"{construction.heads} head{'s' if construction.heads > 1 else ''}"
                 found[task].append(f"{spec} ({heads}): {how}")
         return {task: " | ".join(found[task]) for task in TASKS}

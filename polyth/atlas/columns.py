@@ -51,7 +51,7 @@ def _json(value) -> str:
 
 
 def _best_lower(found: Classification) -> dict:
-    return found.bounds.best_lower.to_dict(found.mechanism)
+    return found.bounds.best_lower.to_dict()
 
 
 def _operations(found: Classification) -> int:

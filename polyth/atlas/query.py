@@ -1,8 +1,8 @@
 """Questions to the atlas: which mechanisms solve a task, cost n^x, have a gap, simulate another.
 
 :func:`select` filters a DataFrame of :func:`polyth.atlas.load`; every answer is a column the
-engine wrote, except ``simulates``, which asks :func:`polyth.tasks.predict.simulate` (the
-simulation of docs/design.md §3) about each remaining row. :func:`theorem_check` counts the
+engine wrote, except ``simulates``, which asks :func:`polyth.theory.reductions.reduction` (the
+reduction of docs/design.md §3) about each remaining row. :func:`theorem_check` counts the
 atlas against "only trees are quadratic" [CPA26].
 
 Example::
@@ -23,7 +23,8 @@ from polyth.atlas.columns import task_column
 from polyth.atlas.enumeration import Member
 from polyth.errors import PolyError
 from polyth.mechanism import Mechanism, zoo
-from polyth.tasks.predict import normalise_task, simulate
+from polyth.tasks.predict import normalise_task
+from polyth.theory.reductions import reduction
 
 #: the order of "cheapest", the order search's own objective (docs/design.md §3): the exponent
 #: at the best known ω, then at ω = 3, then the operations at n = 1024, d = dv = 64
@@ -91,9 +92,9 @@ def _simulating(frame: pd.DataFrame, pattern: str | Mechanism) -> pd.DataFrame:
     how = {}
     for index, text in frame["mechanism"][frame["t"] >= target.t].items():
         m = Member.from_polynomial(text).mechanism()
-        found = simulate(m, target)
+        found = reduction(m, target)
         if found is not None:
-            how[index] = found.describe(m, target)
+            how[index] = found.describe()
     out = frame.loc[list(how)].copy()
     out["simulation"] = pd.Series(how, dtype=object)
     return out

@@ -7,6 +7,9 @@
 - ``query [--solves TASK] [--exponent X] [--gap] [--simulates MECH] [--t T] [--hyperedges E]
   [--cheapest] [--atlas DIR] [--json]`` prints the matching rows (:func:`polyth.atlas.select`).
 - ``summary [--atlas DIR]`` counts the rows per family and checks "only trees are quadratic".
+
+dask, pandas, pyarrow, sympy and rich are imported inside the handlers (``polyth --help``
+starts without them).
 """
 
 from __future__ import annotations
@@ -15,17 +18,15 @@ import json
 import math
 import sys
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
-from polyth.atlas import build, load, select, theorem_check
-from polyth.atlas.columns import task_column
-from polyth.atlas.enumeration import families
-from polyth.atlas.pipeline import Progress
-from polyth.tasks.predict import TASKS, normalise_task
+from polyth.cli.arguments import Deferred
 
 DEFAULT_OUT = "atlas"
+
+
+def _tasks_help() -> str:
+    from polyth.tasks.predict import TASKS
+
+    return f"predicted to solve TASK: {', '.join(TASKS)}"
 
 
 def register(subparsers) -> None:
@@ -53,9 +54,7 @@ def register(subparsers) -> None:
     make.set_defaults(handler=run_build)
 
     ask = inner.add_parser("query", help="the mechanisms that match every filter, as a table or JSON")
-    ask.add_argument(
-        "--solves", metavar="TASK", default=None, help=f"predicted to solve TASK: {', '.join(TASKS)}"
-    )
+    ask.add_argument("--solves", metavar="TASK", default=None, help=Deferred(_tasks_help))
     ask.add_argument(
         "--exponent", default=None, help="exact exponent: a number (at the best ω) or 'omega + 1'"
     )
@@ -85,7 +84,7 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _print_progress(p: Progress) -> None:
+def _print_progress(p) -> None:
     print(
         f"{p.partition}  {p.done}/{p.total} partitions  {p.computed_mechanisms} classified, "
         f"{p.rate:.2f}/s  elapsed {_duration(p.elapsed_s)}  left ~{_duration(p.eta_s)}",
@@ -94,6 +93,9 @@ def _print_progress(p: Progress) -> None:
 
 
 def run_build(args) -> int:
+    from polyth.atlas import build
+    from polyth.atlas.enumeration import families
+
     families(args.t, args.hyperedges)  # refuses an out-of-reach t before anything starts
     where = "serial" if args.serial else args.scheduler or f"LocalCluster, {args.workers} worker(s)"
     print(f"polyth atlas build: t ≤ {args.t}, hyperedges ≤ {args.hyperedges}, into {args.out} ({where})")
@@ -114,6 +116,14 @@ def run_build(args) -> int:
 
 
 def run_query(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from polyth.atlas import load, select
+    from polyth.atlas.columns import task_column
+    from polyth.tasks.predict import normalise_task
+
     frame = load(args.atlas)
     found = select(
         frame,
@@ -155,6 +165,11 @@ def _cell(value) -> str:
 
 
 def run_summary(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from polyth.atlas import load, theorem_check
+
     frame = load(args.atlas)
     families = frame.groupby(["t", "hyperedges"]).size().reset_index(name="mechanisms")
     check = theorem_check(frame)
