@@ -11,7 +11,7 @@ Example::
 
     import polyth.atlas
 
-    frame = polyth.atlas.load()                          # the atlas shipped with polyth (t ≤ 5)
+    frame = polyth.atlas.load()                          # shipped: graphs t ≤ 5, hypergraphs t ≤ 4
     polyth.atlas.select(frame, solves="compose:3", cheapest=True)
     polyth.atlas.select(frame, gap=True)                 # polyth's open problems
     polyth.atlas.build(6, out="atlas-t6")                # the graphs up to t = 6 on a LocalCluster

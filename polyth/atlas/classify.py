@@ -69,8 +69,13 @@ class Classification:
 
 
 def classify(member: Member) -> Classification:
-    """Ask the engine about ``member``'s mechanism (the calls of the module docstring)."""
-    m = member.mechanism()
+    """Ask the engine about ``member``'s mechanism (the calls of the module docstring).
+
+    The mechanism is read from the row's polynomial as ``polyth bounds 'x1*x2 + …'`` reads it,
+    so a row says word for word what the command line says: the engine's texts (reductions'
+    dropped monomials, ties in the order search) follow the order of the monomials.
+    """
+    m = Mechanism.from_polynomial(member.polynomial)
     report = bounds(m)
     return Classification(
         member,

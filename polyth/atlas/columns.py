@@ -141,8 +141,14 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "exponent_best",
         pa.float64(),
-        "the best known exponent: at ω = 2.371339",
+        "the best known exponent: at ω = 2.371339 and the published rectangular bounds",
         lambda f: f.report["exact"]["exponent_omega_best"],
+    ),
+    Column(
+        "rectangular",
+        pa.string(),
+        "the unbalanced products ω(a, b, c) of the exact plan, with their best known bounds (JSON list)",
+        lambda f: _json(f.report["exact"]["rectangular"]),
     ),
     Column(
         "exhaustive", pa.bool_(), "the order search was exhaustive", lambda f: f.report["exact"]["exhaustive"]
@@ -171,6 +177,18 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column(
         "lower_source", pa.string(), "the source of the best lower bound", lambda f: _best_lower(f)["source"]
+    ),
+    Column(
+        "lower_target",
+        pa.string(),
+        "the mechanism the best lower bound is proved for (this one, or one it simulates)",
+        lambda f: _best_lower(f)["target"],
+    ),
+    Column(
+        "lower_chain",
+        pa.string(),
+        "the reduction by which this mechanism simulates lower_target ('' when it is that mechanism)",
+        lambda f: _best_lower(f)["chain"],
     ),
     Column(
         "lower",

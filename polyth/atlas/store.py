@@ -13,7 +13,7 @@ pyarrow version, so a rebuild of the shipped atlas can be compared with it byte 
 Example::
 
     >>> import polyth.atlas
-    >>> frame = polyth.atlas.load()                      # the shipped atlas, t ≤ 5
+    >>> frame = polyth.atlas.load()                      # the shipped atlas
     >>> frame.query("tree and connected").exponent.unique().tolist()
     ['2']
 """
@@ -28,8 +28,12 @@ import pyarrow.parquet as pq
 
 from polyth.errors import PolyError
 
-#: the atlas that ships with polyth (built by ``polyth atlas build --t 5 --hyperedges 3``)
+#: the atlas that ships with polyth
 SHIPPED = Path(__file__).resolve().parent / "data"
+#: how it is built, (t, hyperedges) one build after the other into the same folder: the graphs
+#: up to t = 5 (``polyth atlas build --t 5``), then the hypergraphs up to t = 4
+#: (``--t 4 --hyperedges 3``, which finds the graphs finished)
+SHIPPED_BUILDS = ((5, 2), (4, 3))
 SUFFIX = ".parquet"
 
 _WRITE_OPTIONS = dict(
@@ -75,7 +79,8 @@ def load(path: str | os.PathLike | None = None):
     """The atlas as a pandas DataFrame, one row per mechanism, in atlas order.
 
     ``path`` is an atlas folder written by ``polyth atlas build`` (default: the atlas shipped
-    with polyth, t ≤ 5 with hyperedges of size 2 or 3). The columns are those of
+    with polyth: :data:`SHIPPED_BUILDS`, the graphs up to t = 5 and the hypergraphs up to
+    t = 4). The columns are those of
     :data:`polyth.atlas.columns.COLUMNS`.
     """
     folder = SHIPPED if path is None else Path(path)
