@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -20,9 +21,10 @@ import pytest
 
 import polyth
 import polyth.atlas
-from polyth.atlas.columns import COLUMNS, task_column
-from polyth.atlas.enumeration import families
-from polyth.atlas.store import SHIPPED_BUILDS
+from polyth.atlas import columns
+from polyth.atlas.columns import COLUMNS, schema, task_column
+from polyth.atlas.enumeration import Member, families
+from polyth.atlas.store import SHIPPED_BUILDS, read_column, write_partition
 from polyth.mechanism import Mechanism, zoo
 from polyth.tasks.predict import TASKS, predict
 from polyth.theory import cost
@@ -160,6 +162,16 @@ def test_every_row_answers_every_task(atlas):
     folds = atlas[[task_column(f"compose:{r}") for r in range(1, 5)]] == "yes"
     largest = folds.apply(lambda row: max([r + 1 for r, yes in enumerate(row) if yes], default=0), axis=1)
     assert (largest == atlas["max_compose"]).all()
+
+
+def test_a_row_past_int64_is_written(tmp_path):
+    # K6 costs n^ω(1,2,3): at n = 1024, d = 64 about 7.5·10^19 operations, past 2^63
+    k6 = Member(tuple(itertools.combinations(range(1, 7), 2)))
+    found = columns.row(k6)
+    write_partition([found], schema(), tmp_path / "k6.parquet")
+    (written,) = read_column(tmp_path / "k6.parquet", "operations")
+    exact = cost.operation_count(polyth.bounds(k6.mechanism()).plan, 1024, 64, 64).total
+    assert written == float(exact) and exact > 2**63
 
 
 def test_a_component_without_the_query_multiplies_the_output_by_a_constant():
