@@ -21,12 +21,12 @@ import re
 import sys
 from collections.abc import Sequence
 
-from polyth.cli import bounds, demo, report, show, tasks, verify
+from polyth.cli import atlas, bounds, demo, report, show, tasks, verify
 from polyth.cli.arguments import did_you_mean
 from polyth.errors import BudgetError, NotAvailableError, NumericalError
 from polyth.version import __version__
 
-COMMANDS = [show, bounds, demo, verify, report, tasks]
+COMMANDS = [show, bounds, demo, verify, report, tasks, atlas]
 
 USAGE_ERROR = 2
 NOT_AVAILABLE = 3
