@@ -224,3 +224,159 @@ def plot_curves(
         fig.savefig(path, dpi=120)
         paths.append(path)
     return paths
+
+
+# ----------------------------------------------------------------- the authors' protocol
+
+AUTHORS_STYLE = {  # src/figure1.py: red, green, blue and these labels
+    "tree-1L": ("red", "Tree-attention"),
+    "self-1L": ("green", "1-layer self-attention"),
+    "self-2L": ("blue", "2-layer self-attention"),
+}
+SEMANTICS_TITLE = {
+    "authors": "the authors' code: tree values x1, x3, scale 1/(2√d), clamp ±20; self 1/√d",
+    "definition-2.2": "Definition 2.2: tree values x2, x3, scale 1/d; self 1/d",
+}
+AXES = {
+    "steps": ("Epochs (training steps, a fresh batch of 1024 each)", False),
+    "seconds": ("training wall-clock (s, one torch thread, niced)", False),
+    "flops": ("training operations (FLOPs, cost engine, 3 × forward)", True),
+}
+
+
+def authors_document(tasks, directory: Path, timing: list[dict], projection: dict, workers) -> dict:
+    """Every finished run of ``tasks`` in ``directory`` with the summary, the timing and what is pending."""
+    from polyth.tasks.authors_protocol import summarise_runs
+    from polyth.tasks.sweep import finished_result
+
+    found = {t.key: finished_result(directory, t) for t in tasks}
+    runs = [r for r in found.values() if r is not None]
+    first = tasks[0]
+    return {
+        "runs": runs,
+        "summary": summarise_runs(runs),
+        "pending": [key for key, r in found.items() if r is None],
+        "timing": timing,
+        "projection": projection,
+        "config": {
+            "protocol": "authors (sayaksc/tree_attention_simple, commit 0f9f6727)",
+            "task": "compose:2",
+            "n": 25,
+            "domain": 12,
+            "steps": first.steps,
+            "batch": first.batch,
+            "window": first.window,
+            "models": list(dict.fromkeys(t.model for t in tasks)),
+            "semantics": list(dict.fromkeys(t.semantics for t in tasks)),
+            "seeds": list(dict.fromkeys(t.seed for t in tasks)),
+            "workers": workers,
+            "per_task_results": str(directory.name),
+        },
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def plot_authors(document: dict, out_dir: Path, stem: str = "composition_authors") -> list[Path]:
+    """figure1.py's plot (accuracy against steps, red/green/blue, legend lower right) with every
+    seed drawn (the first seed thick), one panel per semantics; also against wall-clock and FLOPs."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    semantics = document["config"]["semantics"]
+    first_seed = document["config"]["seeds"][0]
+    paths = []
+    for axis, (label, log) in AXES.items():
+        fig = Figure(figsize=(7 * len(semantics), 5.5))
+        axes = fig.subplots(1, len(semantics), squeeze=False)[0]
+        for ax, s in zip(axes, semantics):
+            for run in document["runs"]:
+                if run["semantics"] != s:
+                    continue
+                colour = AUTHORS_STYLE[run["model"]][0]
+                thick = run["seed"] == first_seed
+                ax.plot(
+                    run[axis],
+                    run["accuracy"],
+                    color=colour,
+                    linewidth=2 if thick else 0.8,
+                    alpha=1 if thick else 0.6,
+                )
+            ax.axhline(1 / 12, color="black", linestyle=":", linewidth=1)
+            if log:
+                ax.set_xscale("log")
+            ax.set_xlabel(label)
+            ax.set_ylabel("Accuracy (mean over 100 steps of fresh batches)")
+            ax.set_ylim(0, 1.02)
+            ax.set_title(f"Accuracy vs {axis}: {SEMANTICS_TITLE[s]}", fontsize=9)
+            ax.grid(True, alpha=0.3)
+            handles = []
+            for model, (colour, name) in AUTHORS_STYLE.items():
+                seeds = sorted(
+                    r["seed"] for r in document["runs"] if r["semantics"] == s and r["model"] == model
+                )
+                if seeds:
+                    handles.append(
+                        Line2D(
+                            [0],
+                            [0],
+                            color=colour,
+                            linewidth=2,
+                            label=f"{name} (seeds {', '.join(map(str, seeds))})",
+                        )
+                    )
+            handles.append(Line2D([0], [0], color="black", linestyle=":", label="chance 1/12"))
+            ax.legend(handles=handles, loc="lower right", fontsize=7)
+        fig.suptitle(
+            f"2-fold composition, n = 25, the authors' protocol: "
+            f"thick line seed {first_seed}, thin lines the other seeds",
+            fontsize=10,
+        )
+        fig.tight_layout()
+        path = out_dir / f"{stem}_accuracy_vs_{axis}.png"
+        fig.savefig(path, dpi=110)
+        paths.append(path)
+    return paths
+
+
+def print_authors_tables(document: dict) -> None:
+    """Final accuracy and steps to 99% per model and seed, the separation verdicts, the budget."""
+    print(
+        "| semantics | model | seeds | final accuracy per seed | steps to 99% per seed "
+        "| s/step (median) | clamped steps |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for row in document["summary"]["models"]:
+        finals = ", ".join(f"{a:.4f}" for a in row["final_accuracy"])
+        reached = ", ".join("–" if s is None else str(s) for s in row["steps_to_99"])
+        print(
+            f"| {row['semantics']} | {row['model']} | {', '.join(map(str, row['seeds']))} | {finals} "
+            f"| {reached} | "
+            f"{row['seconds_per_step_median'] * 1e3:.1f} ms | {sum(row['clamped_steps'])} |"
+        )
+    for s, test in document["summary"]["separation"].items():
+        detail = test.get("reason") or (
+            f"U = {test['u']:g} of {test['u_max']}, p = {test['p']:.4f}; tree-1L ≥ 99% in "
+            f"{test['tree_solved']}/{test['tree_seeds']} seeds, "
+            f"self-1L in {test['self_solved']}/{test['self_seeds']}"
+        )
+        print(f"\ntree-1L against self-1L ({s}): **{test['verdict']}** ({detail})")
+    if document["pending"]:
+        print(f"\npending ({len(document['pending'])}): {', '.join(document['pending'])}")
+
+
+def print_timing(timing: list[dict], projection: dict) -> None:
+    print("| model | semantics | s/step (median) | min–max | FLOPs per step |")
+    print("|---|---|---|---|---|")
+    for row in timing:
+        print(
+            f"| {row['model']} | {row['semantics']} | {row['seconds'] * 1e3:.1f} ms | "
+            f"{row['seconds_min'] * 1e3:.1f}–{row['seconds_max'] * 1e3:.1f} ms "
+            f"| {row['flops_per_step']:.3g} |"
+        )
+    print(
+        f"load average {timing[0]['load_average_start']} → {timing[0]['load_average_end']}; "
+        f"projected: {projection['tasks']} runs, {projection['cpu_hours']:.1f} CPU-hours, "
+        f"{projection['wall_hours']:.1f} h wall-clock on {projection['workers']} workers",
+        flush=True,
+    )

@@ -191,7 +191,8 @@ def count_operations(model, n: int, feature_dim: int, batch: int) -> OperationCo
     """Count one training step's operations by running the model once on one example.
 
     Forward hooks see every ``nn.Linear`` call (rows × in × out multiply-adds) and every
-    attention layer (:class:`polyth.nn.PolyAttention` or the plain-torch self-attention:
+    attention layer (:class:`polyth.nn.PolyAttention`, the plain-torch self-attention or the
+    authors' layer :class:`polyth.tasks.authors_model.AuthorsAttention`:
     :func:`attention_operations` with the layer's mechanism, heads and head width), so the
     count follows what the model really runs.
     """
@@ -199,6 +200,7 @@ def count_operations(model, n: int, feature_dim: int, batch: int) -> OperationCo
     from torch import nn
 
     from polyth.nn.poly_attention import PolyAttention, TorchSelfAttention
+    from polyth.tasks.authors_model import AuthorsAttention
 
     linear = attention = 0
 
@@ -217,7 +219,7 @@ def count_operations(model, n: int, feature_dim: int, batch: int) -> OperationCo
     for module in model.modules():
         if isinstance(module, nn.Linear):
             hooks.append(module.register_forward_hook(count_linear))
-        elif isinstance(module, PolyAttention | TorchSelfAttention):
+        elif isinstance(module, PolyAttention | TorchSelfAttention | AuthorsAttention):
             hooks.append(module.register_forward_hook(count_attention))
     try:
         with torch.no_grad():
