@@ -135,7 +135,7 @@ def authors_main(argv: list[str]) -> None:
     out = args.out or (Path(tempfile.mkdtemp(prefix="polyth-authors-")) if args.quick else HERE)
     directory, aggregate = out / "results" / "authors_protocol", out / "results" / "training_authors.json"
     tasks = ordered_tasks(
-        args.models, args.semantics, mode["seeds"], mode["steps"], mode["batch"], mode["window"]
+        args.models, args.semantics, mode["seeds"], mode["steps"], mode["batch"], mode["window"], ["self-2L"]
     )
     workers = args.workers if args.scheduler is None else None
     if args.plot_only:

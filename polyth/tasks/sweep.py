@@ -63,23 +63,26 @@ def run_task(task: SweepTask, checkpoint: str | None = None) -> dict:
     return run.to_dict()
 
 
-def ordered_tasks(models, semantics, seeds, steps: int, batch: int, window: int = 100) -> list[SweepTask]:
+def ordered_tasks(
+    models, semantics, seeds, steps: int, batch: int, window: int = 100, expensive=()
+) -> list[SweepTask]:
     """Every (model, semantics, seed), in the order a sweep should start them: the first seed
-    (every model, the first semantics before the others), then the other seeds model by model
-    in the given order (list the cheaper models first), the first semantics first."""
+    under the first semantics (every model: one curve each, as in a paper's figure); then the
+    other runs semantics by semantics and seed by seed, the ``expensive`` models after all others."""
     models, semantics, seeds = list(models), list(semantics), list(seeds)
     grid = [SweepTask(m, s, seed, steps, batch, window) for seed in seeds for s in semantics for m in models]
 
     def priority(t: SweepTask):
-        later = t.seed != seeds[0]
+        headline = t.seed == seeds[0] and t.semantics == semantics[0]
         return (
-            later,
-            models.index(t.model) if later else 0,
+            not headline,
+            t.model in expensive,
             semantics.index(t.semantics),
             seeds.index(t.seed),
+            models.index(t.model),
         )
 
-    return sorted(grid, key=priority)  # stable: ties keep the model order
+    return sorted(grid, key=priority)
 
 
 def result_path(directory: Path, task: SweepTask) -> Path:
