@@ -123,7 +123,7 @@ def train_authors(
     window: int = WINDOW,
     threads: int | None = None,
     checkpoint: str | os.PathLike | None = None,
-    checkpoint_every: int = 1000,
+    checkpoint_every: int = 500,
     progress: bool = False,
 ) -> AuthorsRun:
     """Train ``model_name`` (tree-1L, self-1L, self-2L) under ``semantics`` ("authors" or

@@ -67,16 +67,16 @@ def ordered_tasks(
     models, semantics, seeds, steps: int, batch: int, window: int = 100, expensive=()
 ) -> list[SweepTask]:
     """Every (model, semantics, seed), in the order a sweep should start them: the first seed
-    under the first semantics (every model: one curve each, as in a paper's figure); then the
-    other runs semantics by semantics and seed by seed, the ``expensive`` models after all others."""
+    (every semantics, then every model), then the other seeds semantics by semantics; the
+    ``expensive`` models after all the others, in the same order among themselves."""
     models, semantics, seeds = list(models), list(semantics), list(seeds)
     grid = [SweepTask(m, s, seed, steps, batch, window) for seed in seeds for s in semantics for m in models]
 
     def priority(t: SweepTask):
-        headline = t.seed == seeds[0] and t.semantics == semantics[0]
+        later = t.seed != seeds[0]
         return (
-            not headline,
             t.model in expensive,
+            later,
             semantics.index(t.semantics),
             seeds.index(t.seed),
             models.index(t.model),
