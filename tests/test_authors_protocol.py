@@ -148,16 +148,22 @@ def test_separation_verdicts():
 
 def test_projection_schedules_in_order_on_the_first_free_worker():
     timing = [
-        {"model": "a", "semantics": "s", "seconds": 1.0},
-        {"model": "b", "semantics": "s", "seconds": 0.5},
+        {"model": "a", "semantics": "s", "seconds": 2.0, "cpu_seconds": 1.0},
+        {"model": "b", "semantics": "s", "seconds": 1.0, "cpu_seconds": 0.5},
     ]
     tasks = [
         SweepTask("a", "s", 0, 3600 * 3, 1),
         SweepTask("b", "s", 0, 3600 * 2, 1),
         SweepTask("b", "s", 1, 3600 * 2, 1),
     ]
-    assert ap.project(timing, tasks, workers=2) == {"tasks": 3, "cpu_hours": 5.0, "wall_hours": 3.0}
-    assert ap.project(timing, tasks, workers=1)["wall_hours"] == 5.0
+    # CPU 3 + 1 + 1 hours; on two workers the b runs share one while a runs: the longest is a
+    assert ap.project(timing, tasks, workers=2) == {
+        "tasks": 3,
+        "cpu_hours": 5.0,
+        "wall_hours": 6.0,
+        "wall_hours_idle": 3.0,
+    }
+    assert ap.project(timing, tasks, workers=1)["wall_hours_idle"] == 5.0
 
 
 def test_time_steps_measures_every_model_and_semantics():
@@ -167,3 +173,4 @@ def test_time_steps_measures_every_model_and_semantics():
         ("self-1L", "definition-2.2"),
     ]
     assert all(r["seconds_min"] <= r["seconds"] <= r["seconds_max"] and r["flops_per_step"] > 0 for r in rows)
+    assert all(0 < r["cpu_seconds"] for r in rows)

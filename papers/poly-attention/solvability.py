@@ -9,10 +9,12 @@ r-fold composition for r ≤ 4). Each cell holds three answers:
 * the explicit construction (``results/constructions.json``, written by constructions.py):
   "✓ n ≤ N" when every checked size up to N was 100% accurate, "✗ a at n = N" at the first
   size that was not, "—" when polyth has no construction for the pair;
-* learning (``results/training.json`` and ``results/training_match3.json``, written by
-  train_composition.py and train_match3.py): a one-layer model "solves" the task when its
-  final held-out accuracy is ≥ 0.99 in a strict majority of its seeds; "✓ k/s" or
-  "✗ k/s (best a)" per model, "—" when no one-layer model of that mechanism was trained.
+* learning (``results/training_authors.json``, written by ``train_composition.py --protocol
+  authors``; ``results/training.json`` and ``results/training_match3.json``, written by
+  train_composition.py and train_match3.py under polyth's protocol): a one-layer model
+  "solves" the task when its final held-out accuracy is ≥ 0.99 in a strict majority of its
+  finished seeds; "✓ k/s" or "✗ k/s (best a)" per model and protocol, "—" when no one-layer
+  model of that mechanism was trained.
 
 A missing results file makes its answers "not run"; an unreadable one "unreadable"; the
 script never fails on them. Results are matched to rows by mechanism equality (renaming of
@@ -37,7 +39,12 @@ from polyth.tasks.predict import TASKS, normalise_task, predict, task_label
 HERE = Path(__file__).resolve().parent
 ROWS = ["self", "path:3", "path:4", "path:5", "star:4", "strassen", "tensor:3", "cycle:4", "clique:4"]
 CONSTRUCTIONS_FILE = "constructions.json"
-TRAINING_FILES = ("training.json", "training_match3.json")
+TRAINING_FILES = ("training_authors.json", "training.json", "training_match3.json")
+POLYTH_PROTOCOL = "polyth protocol"
+AUTHORS_SOURCES = {  # semantics of a run of the authors' protocol → how a cell names it
+    "authors": "authors' code",
+    "definition-2.2": "Def. 2.2, authors' protocol",
+}
 SOLVED_ACCURACY = 0.99
 ALIASES = {"torch-self": "self"}  # the plain-torch self-attention baseline of the training runs
 
@@ -51,10 +58,14 @@ Each cell reads **prediction / construction / learning**.
 - **Construction** (`results/{CONSTRUCTIONS_FILE}`, `polyth tasks check MECH TASK`): "✓ n ≤ N" when the
   explicit weights were 100% accurate at every checked size up to N; "✗ a at n = N" at the first size
   that was not; "—" where polyth has no construction for the pair.
-- **Learning** (`results/{TRAINING_FILES[0]}`, `results/{TRAINING_FILES[1]}`): a one-layer model solves
-  the task when its final held-out accuracy is ≥ {SOLVED_ACCURACY} in a strict majority of its seeds: "✓ k/s"
-  (k of s seeds), "✗ k/s (best a)"; "—" where no one-layer model of that mechanism was trained.
-  Two-layer runs are listed below the table, not compared.
+- **Learning** (`results/{TRAINING_FILES[0]}`: the authors' protocol, 30000 steps, run under the authors'
+  code's semantics and under Definition 2.2; `results/{TRAINING_FILES[1]}`, `results/{TRAINING_FILES[2]}`:
+  polyth's protocol): a one-layer model solves the task when its final accuracy is ≥ {SOLVED_ACCURACY} in a
+  strict majority of its finished seeds: "✓ k/s" (k of s seeds), "✗ k/s (best a)"; where one cell has
+  several models or protocols each is named, and the cell's answer is yes when any of them solves the
+  task. The authors' code runs the polynomial with its first value at the query and a clamp on the
+  scores (docs/design.md §1); it is listed under the polynomial's row. "—" where no one-layer model of
+  that mechanism was trained. Two-layer runs are listed below the table, not compared.
 - "not run": the results file does not exist yet; "unreadable": it exists but is not valid JSON.
 - **≠** marks a disagreement: two of the three answers are definite (yes/✓ or no/✗) and differ. A failed
   training run is weak evidence (the optimiser or the budget may be at fault), a failed construction
@@ -160,25 +171,30 @@ def learning_outcomes(results: Path) -> tuple[Source, list[str]]:
             task = _task(run.get("task"), source.notes)
             if m is None or task is None:
                 continue
-            groups.setdefault((m, task, str(run.get("model")), _layers(run)), []).append(
-                run["final_accuracy"]
-            )
+            protocol = AUTHORS_SOURCES.get(run.get("semantics"), POLYTH_PROTOCOL)
+            key = (m, task, str(run.get("model")), _layers(run), protocol)
+            groups.setdefault(key, []).append(run["final_accuracy"])
     source.notes += [
         f"results/{name}: {status}" for name, status in zip(TRAINING_FILES, statuses) if status != "ok"
     ]
     if all(s != "ok" for s in statuses):
         source.status = "unreadable" if "unreadable" in statuses else "not run"
         return source, deeper
-    verdicts: dict[tuple[Mechanism, str], list[tuple[str, bool, str]]] = {}
-    for (m, task, model, layers), finals in groups.items():
+    verdicts: dict[tuple[Mechanism, str], list[tuple[str, str, bool, str]]] = {}
+    for (m, task, model, layers, protocol), finals in groups.items():
         solved = sum(a >= SOLVED_ACCURACY for a in finals)
         ok = solved > len(finals) / 2
         text = f"✓ {solved}/{len(finals)}" if ok else f"✗ {solved}/{len(finals)} (best {max(finals):.2f})"
         if layers == 1:
-            verdicts.setdefault((m, task), []).append((model, ok, text))
+            verdicts.setdefault((m, task), []).append((model, protocol, ok, text))
         else:
-            deeper.append(f"{model} ({layers} layers) on {task_label(task)}: {text}")
-    for key, items in verdicts.items():
+            where = "" if protocol == POLYTH_PROTOCOL else f", {protocol}"
+            deeper.append(f"{model} ({layers} layers{where}) on {task_label(task)}: {text}")
+    for key, found in verdicts.items():
+        several = len({protocol for _, protocol, _, _ in found}) > 1
+        items = [
+            (f"{model} ({protocol})" if several else model, ok, text) for model, protocol, ok, text in found
+        ]
         label = [f"{text} {model}" if len(items) > 1 else text for model, _, text in items]
         detail = "; ".join(f"{model}: {text}" for model, _, text in items)
         answer = "yes" if any(ok for _, ok, _ in items) else "no"

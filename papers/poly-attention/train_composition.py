@@ -6,8 +6,10 @@
 
 ``--protocol authors`` is the authors' own protocol, re-implemented from their public code
 (:mod:`polyth.tasks.authors_protocol`, :mod:`polyth.tasks.authors_model`): tree-1L, self-1L and
-self-2L for 30000 steps, seeds 61 (the authors' seed, first) … 65, each under the authors'
-semantics and under Definition 2.2 with everything else the same. It first times one step
+self-2L for 30000 steps, seeds 61 (the authors' seed) … 65, each under the authors'
+semantics and under Definition 2.2 with everything else the same. Runs start in this order:
+seed 61 under both semantics, then seeds 62 … 65, and self-2L (ten times the work per step)
+after every one-layer run (:func:`polyth.tasks.sweep.ordered_tasks`). It first times one step
 of every (model, semantics) in this process and prints the projected CPU time, then runs
 the sweep on Dask (:mod:`polyth.tasks.sweep`: a LocalCluster with one single-threaded worker
 per core unless --workers W or --scheduler ADDRESS; run it under ``nice -n 19`` on a shared
@@ -15,7 +17,8 @@ machine). Each finished run is written to results/authors_protocol/<model>_<sema
 at once, the aggregate results/training_authors.json and the figures
 composition_authors_accuracy_vs_{steps,seconds,flops}.png after every run; started again, the
 sweep skips the finished runs and resumes the interrupted ones from their checkpoints.
---time-only stops after the timing; --plot-only redraws from the written results; --quick:
+--time-only stops after the timing; --plot-only rebuilds the aggregate and the figures from
+the per-run files and the checkpoints of runs in progress (drawn dashed); --quick:
 2 seeds × 40 steps of batch 64 into a temporary directory.
 
 The default protocol (below) is polyth's own.
@@ -125,7 +128,9 @@ def authors_main(argv: list[str]) -> None:
     parser.add_argument(
         "--time-only", action="store_true", help="time one step of every model, project, stop"
     )
-    parser.add_argument("--plot-only", action="store_true", help="redraw from the written results")
+    parser.add_argument(
+        "--plot-only", action="store_true", help="rebuild the aggregate and figures, no training"
+    )
     parser.add_argument("--out", type=Path, help="directory for results/ and the PNGs (default: here)")
     args = parser.parse_args(argv)
     mode = {**AUTHORS, "window": WINDOW, **(AUTHORS_QUICK if args.quick else {})}
@@ -139,7 +144,9 @@ def authors_main(argv: list[str]) -> None:
     )
     workers = args.workers if args.scheduler is None else None
     if args.plot_only:
-        document = json.loads(aggregate.read_text())
+        measured = json.loads((directory / "timing.json").read_text())
+        document = authors_document(tasks, directory, measured["timing"], measured["projection"], workers)
+        aggregate.write_text(json.dumps(document, indent=1) + "\n")
     else:
         timing = time_steps(args.models, args.semantics, batch=mode["batch"])
         slots = args.workers or os.cpu_count()  # with --scheduler: as if the cluster had as many

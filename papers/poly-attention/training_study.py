@@ -238,24 +238,27 @@ SEMANTICS_TITLE = {
     "definition-2.2": "Definition 2.2: tree values x2, x3, scale 1/d; self 1/d",
 }
 AXES = {
-    "steps": ("Epochs (training steps, a fresh batch of 1024 each)", False),
-    "seconds": ("training wall-clock (s, one torch thread, niced)", False),
-    "flops": ("training operations (FLOPs, cost engine, 3 × forward)", True),
+    "steps": ("Epochs (training steps, one fresh batch each)", False),
+    "seconds": ("training wall-clock (s; one torch thread, niced, on a shared machine)", False),
+    "flops": ("training operations (FLOPs: cost engine, 3 × forward)", True),
 }
 
 
 def authors_document(tasks, directory: Path, timing: list[dict], projection: dict, workers) -> dict:
     """Every finished run of ``tasks`` in ``directory`` with the summary, the timing and what is pending."""
-    from polyth.tasks.authors_protocol import summarise_runs
+    from polyth.tasks.authors_protocol import progress_of, summarise_runs
     from polyth.tasks.sweep import finished_result
 
     found = {t.key: finished_result(directory, t) for t in tasks}
     runs = [r for r in found.values() if r is not None]
+    pending = [key for key, r in found.items() if r is None]
+    in_progress = [progress_of(directory / "checkpoints" / f"{key}.pt") for key in pending]
     first = tasks[0]
     return {
         "runs": runs,
         "summary": summarise_runs(runs),
-        "pending": [key for key, r in found.items() if r is None],
+        "pending": pending,
+        "in_progress": [r for r in in_progress if r is not None],
         "timing": timing,
         "projection": projection,
         "config": {
@@ -279,57 +282,54 @@ def authors_document(tasks, directory: Path, timing: list[dict], projection: dic
 
 def plot_authors(document: dict, out_dir: Path, stem: str = "composition_authors") -> list[Path]:
     """figure1.py's plot (accuracy against steps, red/green/blue, legend lower right) with every
-    seed drawn (the first seed thick), one panel per semantics; also against wall-clock and FLOPs."""
+    seed drawn (the first seed thick, the others thin; dashed: a run still in progress, up to
+    its last checkpoint), one panel per semantics; also against wall-clock and FLOPs."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    semantics = document["config"]["semantics"]
-    first_seed = document["config"]["seeds"][0]
+    config = document["config"]
+    first_seed, semantics = config["seeds"][0], config["semantics"]
+    curves = document["runs"] + document.get("in_progress", [])
     paths = []
     for axis, (label, log) in AXES.items():
         fig = Figure(figsize=(7 * len(semantics), 5.5))
-        axes = fig.subplots(1, len(semantics), squeeze=False)[0]
-        for ax, s in zip(axes, semantics):
-            for run in document["runs"]:
-                if run["semantics"] != s:
-                    continue
-                colour = AUTHORS_STYLE[run["model"]][0]
-                thick = run["seed"] == first_seed
-                ax.plot(
-                    run[axis],
-                    run["accuracy"],
-                    color=colour,
-                    linewidth=2 if thick else 0.8,
-                    alpha=1 if thick else 0.6,
-                )
+        for ax, s in zip(fig.subplots(1, len(semantics), squeeze=False)[0], semantics):
+            handles = []
+            for model, (colour, name) in AUTHORS_STYLE.items():
+                mine = [r for r in curves if r["semantics"] == s and r["model"] == model]
+                for run in mine:
+                    thick = run["seed"] == first_seed
+                    ax.plot(
+                        run[axis],
+                        run["accuracy"],
+                        color=colour,
+                        linestyle="--" if run.get("partial") else "-",
+                        linewidth=2 if thick else 0.8,
+                        alpha=1 if thick else 0.6,
+                    )
+                if mine:
+                    seeds = ", ".join(
+                        f"{r['seed']}" + (f" (to step {r['steps_done']})" if r.get("partial") else "")
+                        for r in sorted(mine, key=lambda r: r["seed"])
+                    )
+                    handles.append(
+                        Line2D([0], [0], color=colour, linewidth=2, label=f"{name}: seeds {seeds}")
+                    )
             ax.axhline(1 / 12, color="black", linestyle=":", linewidth=1)
+            handles.append(Line2D([0], [0], color="black", linestyle=":", label="chance 1/12"))
             if log:
                 ax.set_xscale("log")
             ax.set_xlabel(label)
-            ax.set_ylabel("Accuracy (mean over 100 steps of fresh batches)")
+            ax.set_ylabel(
+                f"Accuracy (mean over {config['window']} steps of fresh batches of {config['batch']})"
+            )
             ax.set_ylim(0, 1.02)
             ax.set_title(f"Accuracy vs {axis}: {SEMANTICS_TITLE[s]}", fontsize=9)
             ax.grid(True, alpha=0.3)
-            handles = []
-            for model, (colour, name) in AUTHORS_STYLE.items():
-                seeds = sorted(
-                    r["seed"] for r in document["runs"] if r["semantics"] == s and r["model"] == model
-                )
-                if seeds:
-                    handles.append(
-                        Line2D(
-                            [0],
-                            [0],
-                            color=colour,
-                            linewidth=2,
-                            label=f"{name} (seeds {', '.join(map(str, seeds))})",
-                        )
-                    )
-            handles.append(Line2D([0], [0], color="black", linestyle=":", label="chance 1/12"))
             ax.legend(handles=handles, loc="lower right", fontsize=7)
         fig.suptitle(
-            f"2-fold composition, n = 25, the authors' protocol: "
-            f"thick line seed {first_seed}, thin lines the other seeds",
+            f"2-fold composition, n = 25, the authors' protocol: thick line seed {first_seed}, "
+            "thin lines the other seeds, dashed: in progress",
             fontsize=10,
         )
         fig.tight_layout()
@@ -366,17 +366,21 @@ def print_authors_tables(document: dict) -> None:
 
 
 def print_timing(timing: list[dict], projection: dict) -> None:
-    print("| model | semantics | s/step (median) | min–max | FLOPs per step |")
-    print("|---|---|---|---|---|")
+    print(
+        "| model | semantics | wall-clock per step (median) | min–max | CPU per step (median) "
+        "| FLOPs per step |"
+    )
+    print("|---|---|---|---|---|---|")
     for row in timing:
         print(
             f"| {row['model']} | {row['semantics']} | {row['seconds'] * 1e3:.1f} ms | "
             f"{row['seconds_min'] * 1e3:.1f}–{row['seconds_max'] * 1e3:.1f} ms "
-            f"| {row['flops_per_step']:.3g} |"
+            f"| {row['cpu_seconds'] * 1e3:.1f} ms | {row['flops_per_step']:.3g} |"
         )
     print(
-        f"load average {timing[0]['load_average_start']} → {timing[0]['load_average_end']}; "
-        f"projected: {projection['tasks']} runs, {projection['cpu_hours']:.1f} CPU-hours, "
-        f"{projection['wall_hours']:.1f} h wall-clock on {projection['workers']} workers",
+        f"load average {timing[0]['load_average_start']} → {timing[0]['load_average_end']}; projected: "
+        f"{projection['tasks']} runs, {projection['cpu_hours']:.1f} CPU-hours; on {projection['workers']} "
+        f"worker(s) {projection['wall_hours']:.1f} h at this load, {projection['wall_hours_idle']:.1f} h "
+        "with a core each",
         flush=True,
     )

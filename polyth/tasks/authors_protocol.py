@@ -279,15 +279,49 @@ def _save(path: Path, model, optimizer, state, model_name, semantics, seed, batc
     os.replace(partial, path)
 
 
+def progress_of(checkpoint: str | os.PathLike) -> dict | None:
+    """The curves of an unfinished run as its checkpoint holds them (None without a checkpoint):
+    model, semantics, seed, the steps done and the windows recorded so far, in the fields of
+    :meth:`AuthorsRun.to_dict` that a plot needs, with ``partial: True``."""
+    import torch
+
+    from polyth.tasks.authors_model import authors_model
+    from polyth.tasks.training import count_operations
+
+    path = Path(checkpoint)
+    if not path.exists():
+        return None
+    saved = torch.load(path, weights_only=False)
+    state, name, batch = saved["state"], saved["model_name"], saved["batch"]
+    model = authors_model(name, saved["seed"], saved["semantics"], SEQ_LEN, last_only=True)
+    per_step = count_operations(model, SEQ_LEN, VOCAB, batch).per_step
+    return {
+        "model": name,
+        "semantics": saved["semantics"],
+        "seed": saved["seed"],
+        "partial": True,
+        "steps_done": state["step"],
+        "steps": state["steps"],
+        "accuracy": state["accuracy"],
+        "loss": state["loss"],
+        "seconds": state["seconds"],
+        "flops": [s * per_step for s in state["steps"]],
+        "seconds_per_step": statistics.median(state["step_seconds"]),
+        "clamped_steps": state["clamped"],
+    }
+
+
 def time_steps(
     models: list[str], semantics: list[str], batch: int = BATCH, repeats: int = 5, threads: int = 1
 ) -> list[dict]:
     """Seconds per training step of every (model, semantics), all measured in this process.
 
     One warm-up step each, then ``repeats`` rounds in which every model takes one step in turn,
-    so that every row sees the same machine load; the median, minimum and maximum of its repeats,
-    with the load average before and after. Steps as in :func:`train_authors` (one torch thread
-    by default, the share of one sweep worker).
+    so that every row sees the same machine load. Per row: the median, minimum and maximum
+    wall-clock of its repeats (``seconds``: what a run takes at this load) and the median CPU
+    time of the process (``cpu_seconds``: the work itself, which the load barely changes), with
+    the load average before and after. Steps as in :func:`train_authors` (one torch thread by
+    default, the share of one sweep worker).
     """
     import torch
 
@@ -302,18 +336,26 @@ def time_steps(
             optimizer = torch.optim.Adam(model.parameters(), lr=LR)
             flops = count_operations(model, SEQ_LEN, VOCAB, batch).per_step
             cells.append(
-                {"model": name, "semantics": s, "net": (model, optimizer), "flops": flops, "times": []}
+                {
+                    "model": name,
+                    "semantics": s,
+                    "net": (model, optimizer),
+                    "flops": flops,
+                    "times": [],
+                    "cpu": [],
+                }
             )
     load_start = os.getloadavg()[0]
     for step in range(_checked(repeats, "repeats") + 1):
         for cell in cells:
             model, optimizer = cell["net"]
             features, targets = sample(batch, 0, step + 1)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             optimizer.zero_grad(set_to_none=True)
             binary_cross_entropy_loss(model(features), targets).backward()
             optimizer.step()
             cell["times"].append(time.perf_counter() - start)
+            cell["cpu"].append(time.process_time() - cpu)
     load_end = os.getloadavg()[0]
     return [
         {
@@ -323,6 +365,7 @@ def time_steps(
             "seconds": statistics.median(cell["times"][1:]),
             "seconds_min": min(cell["times"][1:]),
             "seconds_max": max(cell["times"][1:]),
+            "cpu_seconds": statistics.median(cell["cpu"][1:]),
             "repeats": repeats,
             "flops_per_step": cell["flops"],
             "torch_threads": threads,
@@ -334,16 +377,30 @@ def time_steps(
 
 
 def project(timing: list[dict], tasks, workers: int) -> dict:
-    """The CPU time of ``tasks`` (objects with model, semantics, steps) at the measured seconds per
-    step, and the wall-clock of running them in order on ``workers`` workers (each task goes to
-    the first worker free, as a Dask scheduler assigns them; a worker's speed as measured)."""
-    per_step = {(row["model"], row["semantics"]): row["seconds"] for row in timing}
-    durations = [t.steps * per_step[(t.model, t.semantics)] for t in tasks]
-    free = [0.0] * _checked(workers, "workers")
-    for duration in durations:
-        i = free.index(min(free))
-        free[i] += duration
-    return {"tasks": len(durations), "cpu_hours": sum(durations) / 3600, "wall_hours": max(free) / 3600}
+    """What ``tasks`` (objects with model, semantics, steps) cost at the rates of ``timing``.
+
+    ``cpu_hours``: the CPU time (``cpu_seconds`` per step); ``wall_hours``: the wall-clock of
+    running them in order on ``workers`` workers at the measured wall-clock per step (each task
+    goes to the first worker free, as a Dask scheduler assigns them), so at the load of the
+    measurement; ``wall_hours_idle``: the same at one full core per worker (the CPU time)."""
+
+    def schedule(rate: str) -> tuple[float, float]:
+        per_step = {(row["model"], row["semantics"]): row[rate] for row in timing}
+        free = [0.0] * _checked(workers, "workers")
+        total = 0.0
+        for t in tasks:
+            duration = t.steps * per_step[(t.model, t.semantics)]
+            free[free.index(min(free))] += duration
+            total += duration
+        return total / 3600, max(free) / 3600
+
+    cpu_hours, idle = schedule("cpu_seconds")
+    return {
+        "tasks": len(tasks),
+        "cpu_hours": cpu_hours,
+        "wall_hours": schedule("seconds")[1],
+        "wall_hours_idle": idle,
+    }
 
 
 def separation(tree: list[float], self_: list[float]) -> dict:
