@@ -27,8 +27,12 @@ wall-clock so far; ``final_accuracy`` is the last window's mean, ``steps_to_99``
 first window whose mean is ≥ 0.99.
 
 **Costs.** Operations per step (multiply-adds + exponentials) from the cost engine, as
-:func:`polyth.tasks.training.count_operations` counts them (3 × batch × forward); wall-clock
-per step is forward, backward and the Adam step (the batch's generation excluded), median over the run.
+:func:`polyth.tasks.training.count_operations` counts them (3 × batch × forward) for what runs:
+the last layer past its attention at the last position only (``last_only``, the same loss and
+gradient; ``forward_operations_per_example_every_position`` is the code's count, every position).
+Not counted: the clamp check (two more n × n score tables per tree layer) and the FFN forward
+recomputed in the backward pass of a chunked layer (self-2L's first). Wall-clock per step is
+forward, backward and the Adam step (the batch's generation excluded), median over the run.
 
 A run can be stopped and resumed: with ``checkpoint`` set, the model, the optimiser and the
 records are saved every ``checkpoint_every`` steps and a later call continues from there and
