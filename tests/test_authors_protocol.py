@@ -102,7 +102,6 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_result(tmp_p
         "tree-1L", "authors", seed=1, steps=6, batch=8, window=2, checkpoint=checkpoint
     )
     assert (resumed.steps, resumed.accuracy, resumed.loss) == (whole.steps, whole.accuracy, whole.loss)
-    assert not checkpoint.exists()  # removed once the run is complete
     ap._save(checkpoint, *_model_and_optimiser(), _state(), "tree-1L", "authors", 1, 8, 2)
     with pytest.raises(InputError, match="another run"):
         ap.train_authors("self-1L", "authors", seed=1, steps=6, batch=8, window=2, checkpoint=checkpoint)

@@ -247,17 +247,17 @@ AXES = {
 def authors_document(tasks, directory: Path, timing: list[dict], projection: dict, workers) -> dict:
     """Every finished run of ``tasks`` in ``directory`` with the summary, the timing and what is pending."""
     from polyth.tasks.authors_protocol import progress_of, summarise_runs
-    from polyth.tasks.sweep import finished_result
+    from polyth.tasks.sweep import checkpoint_path, finished_result
 
-    found = {t.key: finished_result(directory, t) for t in tasks}
+    found = {t: finished_result(directory, t) for t in tasks}
     runs = [r for r in found.values() if r is not None]
-    pending = [key for key, r in found.items() if r is None]
-    in_progress = [progress_of(directory / "checkpoints" / f"{key}.pt") for key in pending]
+    pending = [t for t, r in found.items() if r is None]
+    in_progress = [progress_of(checkpoint_path(directory, t)) for t in pending]
     first = tasks[0]
     return {
         "runs": runs,
         "summary": summarise_runs(runs),
-        "pending": pending,
+        "pending": [t.key for t in pending],
         "in_progress": [r for r in in_progress if r is not None],
         "timing": timing,
         "projection": projection,

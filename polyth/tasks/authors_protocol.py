@@ -134,8 +134,10 @@ def train_authors(
     "definition-2.2") with the authors' protocol for ``steps`` steps; see the module docstring.
 
     ``threads``: torch threads (None: torch's setting). ``checkpoint``: a file to save to every
-    ``checkpoint_every`` steps (rounded up to whole windows) and to resume from; removed when the
-    run finishes. A non-finite loss raises :class:`~polyth.errors.NumericalError`.
+    ``checkpoint_every`` steps (rounded up to whole windows) and to resume from; the caller
+    removes it once the result is stored (:func:`polyth.tasks.sweep.run_sweep` does), so that
+    a result lost in transit costs at most the steps since the last save. A non-finite loss
+    raises :class:`~polyth.errors.NumericalError`.
     """
     import torch
     from tqdm.auto import tqdm
@@ -256,8 +258,6 @@ def train_authors(
             "load_average_end": round(os.getloadavg()[0], 2),
         },
     )
-    if path is not None:
-        path.unlink(missing_ok=True)
     return run
 
 

@@ -89,6 +89,10 @@ def result_path(directory: Path, task: SweepTask) -> Path:
     return Path(directory) / f"{task.key}.json"
 
 
+def checkpoint_path(directory: Path, task: SweepTask) -> Path:
+    return Path(directory) / "checkpoints" / f"{task.key}.pt"
+
+
 def finished_result(directory: Path, task: SweepTask) -> dict | None:
     """The stored result of ``task``, None if there is none (or an unreadable one, from a write
     cut short); an InputError if the file holds another configuration of the same run."""
@@ -175,7 +179,7 @@ def run_sweep(
                     client.submit(
                         run,
                         task,
-                        str(directory / "checkpoints" / f"{task.key}.pt"),
+                        str(checkpoint_path(directory, task)),
                         key=f"train-{task.key}",
                         priority=len(pending) - i,
                         pure=False,
@@ -190,6 +194,7 @@ def run_sweep(
                         failures.append(f"{task.key}: {type(exc).__name__}: {exc}")
                         continue
                     _write(result_path(directory, task), {**result, "sweep_task": asdict(task)})
+                    checkpoint_path(directory, task).unlink(missing_ok=True)  # only once the result is safe
                     bar.update(1)
                     if on_result is not None:
                         on_result(task, result)
