@@ -361,8 +361,14 @@ def print_authors_tables(document: dict) -> None:
             f"self-1L in {test['self_solved']}/{test['self_seeds']}"
         )
         print(f"\ntree-1L against self-1L ({s}): **{test['verdict']}** ({detail})")
+    for run in document.get("in_progress", []):
+        print(
+            f"\nin progress: {run['model']} ({run['semantics']}) seed {run['seed']}: "
+            f"step {run['steps_done']}, accuracy {run['accuracy'][-1]:.4f} over the last window, "
+            f"{run['seconds'][-1] / 3600:.2f} h of training so far"
+        )
     if document["pending"]:
-        print(f"\npending ({len(document['pending'])}): {', '.join(document['pending'])}")
+        print(f"\nnot finished ({len(document['pending'])}): {', '.join(document['pending'])}")
 
 
 def print_timing(timing: list[dict], projection: dict) -> None:
