@@ -97,6 +97,12 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_result(tmp_p
             checkpoint_every=2,
         )
     assert checkpoint.exists()
+    progress = ap.progress_of(checkpoint)  # what a report draws of the unfinished run
+    assert (progress["partial"], progress["steps_done"], progress["steps"]) == (True, 4, [2, 4])
+    assert progress["accuracy"] == whole.accuracy[:2] and progress["loss"] == whole.loss[:2]
+    assert (progress["mechanism"], progress["task"], progress["seed"]) == ("path:3", "compose:2", 1)
+    assert progress["flops"] == [2 * whole.flops_per_step, 4 * whole.flops_per_step]
+    assert ap.progress_of(tmp_path / "none.pt") is None
     monkeypatch.setattr(ap, "sample", real_sample)
     resumed = ap.train_authors(
         "tree-1L", "authors", seed=1, steps=6, batch=8, window=2, checkpoint=checkpoint

@@ -60,3 +60,23 @@ def test_a_self_attention_that_learns_against_the_lower_bound_is_a_marked_disagr
     document = _solvability().build_table(tmp_path)
     assert _cells(document, "self")["compose:2"] == "**≠** no / not run / ✓ 3/3"
     assert "**self, compose:2**: prediction no vs learning yes" in document
+
+
+def test_unfinished_runs_are_named_with_their_steps_and_decide_nothing(tmp_path):
+    running = {"model": "self-1L", "mechanism": "self", "task": "compose:2", "semantics": "authors",
+               "seed": 61, "partial": True, "steps_done": 9500, "steps_total": 30000,
+               "accuracy": [0.1, 1.0]}  # fmt: skip
+    tree = {**running, "model": "tree-1L", "mechanism": "path:3", "seed": 62, "accuracy": [0.16]}
+    finished = _runs("tree-1L", "path:3", [0.15], "authors")
+    (tmp_path / "training_authors.json").write_text(
+        json.dumps({"runs": finished, "in_progress": [running, tree]})
+    )
+    document = _solvability().build_table(tmp_path)
+    # self-1L at 1.00 so far would contradict the lower bound, but an unfinished run decides nothing
+    assert _cells(document, "self")["compose:2"] == (
+        "no / not run / (unfinished: seed 61 at step 9500 of 30000: 1.00)"
+    )
+    assert _cells(document, "path:3")["compose:2"] == (
+        "**≠** yes / not run / ✗ 0/1 (best 0.15) (unfinished: seed 62 at step 9500 of 30000: 0.16)"
+    )
+    assert "**self, compose:2**" not in document

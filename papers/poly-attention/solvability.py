@@ -13,8 +13,9 @@ r-fold composition for r ≤ 4). Each cell holds three answers:
   authors``; ``results/training.json`` and ``results/training_match3.json``, written by
   train_composition.py and train_match3.py under polyth's protocol): a one-layer model
   "solves" the task when its final held-out accuracy is ≥ 0.99 in a strict majority of its
-  finished seeds; "✓ k/s" or "✗ k/s (best a)" per model and protocol, "—" when no one-layer
-  model of that mechanism was trained.
+  finished seeds; "✓ k/s" or "✗ k/s (best a)" per model and protocol, followed by the runs
+  still unfinished (their step and last accuracy, from the checkpoints; they decide nothing),
+  "—" when no one-layer model of that mechanism was trained.
 
 A missing results file makes its answers "not run"; an unreadable one "unreadable"; the
 script never fails on them. Results are matched to rows by mechanism equality (renaming of
@@ -63,8 +64,10 @@ Each cell reads **prediction / construction / learning**.
   polyth's protocol): a one-layer model solves the task when its final accuracy is ≥ {SOLVED_ACCURACY} in a
   strict majority of its finished seeds: "✓ k/s" (k of s seeds), "✗ k/s (best a)"; where one cell has
   several models or protocols each is named, and the cell's answer is yes when any of them solves the
-  task. The authors' code runs the polynomial with its first value at the query and a clamp on the
-  scores (docs/design.md §1); it is listed under the polynomial's row. "—" where no one-layer model of
+  task. "(unfinished: seed S at step s of N: a)" names a run still training, with the accuracy of its
+  last window so far; unfinished runs decide nothing. The authors' code runs the polynomial with its
+  first value at the query and a clamp on the scores (docs/design.md §1); it is listed under the
+  polynomial's row. "—" where no one-layer model of
   that mechanism was trained. Two-layer runs are listed below the table, not compared.
 - "not run": the results file does not exist yet; "unreadable": it exists but is not valid JSON.
 - **≠** marks a disagreement: two of the three answers are definite (yes/✓ or no/✗) and differ. A failed
@@ -164,27 +167,42 @@ def learning_outcomes(results: Path) -> tuple[Source, list[str]]:
     for name in TRAINING_FILES:
         status, data = _read(results / name)
         statuses.append(status)
-        for run in (data or {}).get("runs", []):
-            if not isinstance(run, dict) or not isinstance(run.get("final_accuracy"), (int, float)):
+        # finished runs give final accuracies; unfinished ones (their checkpoints) only where they are
+        finished = [(r, False) for r in (data or {}).get("runs", [])]
+        for run, unfinished in finished + [(r, True) for r in (data or {}).get("in_progress", [])]:
+            if not isinstance(run, dict):
+                continue
+            accuracy = run.get("accuracy") if unfinished else run.get("final_accuracy")
+            if not (isinstance(accuracy, list) and accuracy) and not isinstance(accuracy, (int, float)):
                 continue
             m = _mechanism(run.get("mechanism"), source.notes)
             task = _task(run.get("task"), source.notes)
             if m is None or task is None:
                 continue
             protocol = AUTHORS_SOURCES.get(run.get("semantics"), POLYTH_PROTOCOL)
-            key = (m, task, str(run.get("model")), _layers(run), protocol)
-            groups.setdefault(key, []).append(run["final_accuracy"])
+            finals, running = groups.setdefault(
+                (m, task, str(run.get("model")), _layers(run), protocol), ([], [])
+            )
+            if unfinished:
+                where = f"step {run.get('steps_done')} of {run.get('steps_total', '?')}"
+                running.append(f"seed {run.get('seed')} at {where}: {accuracy[-1]:.2f}")
+            else:
+                finals.append(accuracy)
     source.notes += [
         f"results/{name}: {status}" for name, status in zip(TRAINING_FILES, statuses) if status != "ok"
     ]
     if all(s != "ok" for s in statuses):
         source.status = "unreadable" if "unreadable" in statuses else "not run"
         return source, deeper
-    verdicts: dict[tuple[Mechanism, str], list[tuple[str, str, bool, str]]] = {}
-    for (m, task, model, layers, protocol), finals in groups.items():
+    verdicts: dict[tuple[Mechanism, str], list[tuple[str, str, bool | None, str]]] = {}
+    for (m, task, model, layers, protocol), (finals, running) in groups.items():
         solved = sum(a >= SOLVED_ACCURACY for a in finals)
-        ok = solved > len(finals) / 2
-        text = f"✓ {solved}/{len(finals)}" if ok else f"✗ {solved}/{len(finals)} (best {max(finals):.2f})"
+        ok = solved > len(finals) / 2 if finals else None  # None: no finished seed, nothing definite
+        text = "" if ok is None else f"✓ {solved}/{len(finals)}"
+        if ok is False:
+            text = f"✗ {solved}/{len(finals)} (best {max(finals):.2f})"
+        if running:
+            text = f"{text} (unfinished: {'; '.join(running)})".strip()
         if layers == 1:
             verdicts.setdefault((m, task), []).append((model, protocol, ok, text))
         else:
@@ -197,7 +215,8 @@ def learning_outcomes(results: Path) -> tuple[Source, list[str]]:
         ]
         label = [f"{text} {model}" if len(items) > 1 else text for model, _, text in items]
         detail = "; ".join(f"{model}: {text}" for model, _, text in items)
-        answer = "yes" if any(ok for _, ok, _ in items) else "no"
+        answers = {ok for _, ok, _ in items}
+        answer = "yes" if True in answers else "no" if False in answers else None
         source.cells[key] = Outcome(", ".join(label), answer, detail)
     return source, deeper
 

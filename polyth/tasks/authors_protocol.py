@@ -285,8 +285,8 @@ def _save(path: Path, model, optimizer, state, model_name, semantics, seed, batc
 
 def progress_of(checkpoint: str | os.PathLike) -> dict | None:
     """The curves of an unfinished run as its checkpoint holds them (None without a checkpoint):
-    model, semantics, seed, the steps done and the windows recorded so far, in the fields of
-    :meth:`AuthorsRun.to_dict` that a plot needs, with ``partial: True``."""
+    model, semantics, mechanism, task, seed, the steps done and the windows recorded so far, in
+    the fields of :meth:`AuthorsRun.to_dict` that a plot needs, with ``partial: True``."""
     import torch
 
     from polyth.tasks.authors_model import authors_model
@@ -302,6 +302,8 @@ def progress_of(checkpoint: str | os.PathLike) -> dict | None:
     return {
         "model": name,
         "semantics": saved["semantics"],
+        "mechanism": MECHANISM_SPEC[ARCHITECTURES[name][0]],
+        "task": f"compose:{FOLD}",
         "seed": saved["seed"],
         "partial": True,
         "steps_done": state["step"],
