@@ -17,9 +17,11 @@ machine). Each finished run is written to results/authors_protocol/<model>_<sema
 at once, the aggregate results/training_authors.json and the figures
 composition_authors_accuracy_vs_{steps,seconds,flops}.png after every run; started again, the
 sweep skips the finished runs and resumes the interrupted ones from their checkpoints.
---time-only stops after the timing; --plot-only rebuilds the aggregate and the figures from
-the per-run files and the checkpoints of runs in progress (drawn dashed); --quick:
-2 seeds × 40 steps of batch 64 into a temporary directory.
+--time-only stops after the timing; --report trains nothing: it rebuilds the aggregate and the
+figures from the per-run files and the checkpoints of unfinished runs (drawn dashed), then the
+results section of README.md, the learning rows of README.md and ../README.md, and
+solvability.md (:mod:`authors_report`), from whatever runs exist; --quick: 2 seeds × 40 steps
+of batch 64 into a temporary directory.
 
 The default protocol (below) is polyth's own.
 
@@ -59,6 +61,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from authors_report import write_reports
 from training_study import (
     authors_document,
     load_or_run,
@@ -129,7 +132,9 @@ def authors_main(argv: list[str]) -> None:
         "--time-only", action="store_true", help="time one step of every model, project, stop"
     )
     parser.add_argument(
-        "--plot-only", action="store_true", help="rebuild the aggregate and figures, no training"
+        "--report",
+        action="store_true",
+        help="no training: rebuild the aggregate, the figures, the READMEs' results and solvability.md",
     )
     parser.add_argument("--out", type=Path, help="directory for results/ and the PNGs (default: here)")
     args = parser.parse_args(argv)
@@ -143,9 +148,12 @@ def authors_main(argv: list[str]) -> None:
         args.models, args.semantics, mode["seeds"], mode["steps"], mode["batch"], mode["window"], ["self-2L"]
     )
     workers = args.workers if args.scheduler is None else None
-    if args.plot_only:
+    if args.report:
         measured = json.loads((directory / "timing.json").read_text())
-        document = authors_document(tasks, directory, measured["timing"], measured["projection"], workers)
+        previous = json.loads(aggregate.read_text()) if aggregate.exists() else None
+        document = authors_document(
+            tasks, directory, measured["timing"], measured["projection"], workers, previous
+        )
         aggregate.write_text(json.dumps(document, indent=1) + "\n")
     else:
         timing = time_steps(args.models, args.semantics, batch=mode["batch"])
@@ -172,6 +180,10 @@ def authors_main(argv: list[str]) -> None:
     for path in plot_authors(document, out):
         print(f"wrote {path}")
     print(f"wrote {aggregate}")
+    if args.report:
+        readmes = (out / "README.md", out.parent / "README.md", out / "solvability.md")
+        for path in write_reports(document, out / "results", *readmes):
+            print(f"wrote {path}")
     print_authors_tables(document)
 
 

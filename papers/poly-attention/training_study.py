@@ -244,21 +244,34 @@ AXES = {
 }
 
 
-def authors_document(tasks, directory: Path, timing: list[dict], projection: dict, workers) -> dict:
-    """Every finished run of ``tasks`` in ``directory`` with the summary, the timing and what is pending."""
-    from polyth.tasks.authors_protocol import progress_of, summarise_runs
+def authors_document(
+    tasks, directory: Path, timing: list[dict], projection: dict, workers, previous: dict | None = None
+) -> dict:
+    """Every finished run of ``tasks`` in ``directory`` with the summary, the timing and what is
+    pending; an unfinished run's curves come from its checkpoint, or, where the checkpoint is
+    gone, from the ``previous`` document's entry for it. Each carries ``steps_total``."""
+    from polyth.tasks.authors_model import ARCHITECTURES
+    from polyth.tasks.authors_protocol import MECHANISM_SPEC, progress_of, summarise_runs
     from polyth.tasks.sweep import checkpoint_path, finished_result
 
     found = {t: finished_result(directory, t) for t in tasks}
     runs = [r for r in found.values() if r is not None]
     pending = [t for t, r in found.items() if r is None]
-    in_progress = [progress_of(checkpoint_path(directory, t)) for t in pending]
+    earlier = {(r["model"], r["semantics"], r["seed"]): r for r in (previous or {}).get("in_progress", [])}
+    in_progress = []
+    for t in pending:
+        run = progress_of(checkpoint_path(directory, t))
+        if run is None and (t.model, t.semantics, t.seed) in earlier:  # written before it named these
+            mechanism = MECHANISM_SPEC[ARCHITECTURES[t.model][0]]
+            run = {"mechanism": mechanism, "task": "compose:2", **earlier[(t.model, t.semantics, t.seed)]}
+        if run is not None:
+            in_progress.append({**run, "steps_total": t.steps})
     first = tasks[0]
     return {
         "runs": runs,
         "summary": summarise_runs(runs),
         "pending": [t.key for t in pending],
-        "in_progress": [r for r in in_progress if r is not None],
+        "in_progress": in_progress,
         "timing": timing,
         "projection": projection,
         "config": {
@@ -276,7 +289,7 @@ def authors_document(tasks, directory: Path, timing: list[dict], projection: dic
             "per_task_results": str(directory.name),
         },
         "machine": machine(),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
     }
 
 
@@ -315,6 +328,10 @@ def plot_authors(document: dict, out_dir: Path, stem: str = "composition_authors
                     handles.append(
                         Line2D([0], [0], color=colour, linewidth=2, label=f"{name}: seeds {seeds}")
                     )
+            if not handles:
+                ax.text(0.5, 0.5, "no run started yet", transform=ax.transAxes, ha="center", color="gray")
+            if axis == "steps":
+                ax.set_xlim(0, config["steps"] * 1.02)  # an unfinished run against the whole run
             ax.axhline(1 / 12, color="black", linestyle=":", linewidth=1)
             handles.append(Line2D([0], [0], color="black", linestyle=":", label="chance 1/12"))
             if log:
