@@ -170,7 +170,14 @@ def section(document: dict) -> str:
         f"thread, niced, median of {timing[0]['repeats']} rounds, load average {load} on the shared "
         f"2-core machine): {per_step}. Projected for all {projection['tasks']} runs: "
         f"{projection['cpu_hours']:.1f} CPU-hours, {projection['wall_hours']:.1f} h on "
-        f"{projection['workers']} worker(s) at that load. Status against the claim: {status}.",
+        f"{projection['workers']} worker(s) at that load"
+        + (
+            " (the sweep runs on one worker, `--workers 1`: the machine's 2 cores are shared with other "
+            "people's jobs)"
+            if projection["workers"] == 1
+            else ""
+        )
+        + f". Status against the claim: {status}.",
         "",
         "Figures (every seed drawn; the first seed thick; dashed: unfinished, to its last checkpoint): "
         "`composition_authors_accuracy_vs_steps.png` (the paper's layout), `…_vs_seconds.png`, "

@@ -61,14 +61,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from authors_report import write_reports
+from authors_report import section, write_reports
 from training_study import (
     authors_document,
     load_or_run,
     parse_mode,
     plot_authors,
     plot_curves,
-    print_authors_tables,
     print_tables,
     print_timing,
 )
@@ -184,7 +183,7 @@ def authors_main(argv: list[str]) -> None:
         readmes = (out / "README.md", out.parent / "README.md", out / "solvability.md")
         for path in write_reports(document, out / "results", *readmes):
             print(f"wrote {path}")
-    print_authors_tables(document)
+    print(section(document))
 
 
 def main() -> None:

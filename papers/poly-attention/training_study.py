@@ -356,38 +356,6 @@ def plot_authors(document: dict, out_dir: Path, stem: str = "composition_authors
     return paths
 
 
-def print_authors_tables(document: dict) -> None:
-    """Final accuracy and steps to 99% per model and seed, the separation verdicts, the budget."""
-    print(
-        "| semantics | model | seeds | final accuracy per seed | steps to 99% per seed "
-        "| s/step (median) | clamped steps |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for row in document["summary"]["models"]:
-        finals = ", ".join(f"{a:.4f}" for a in row["final_accuracy"])
-        reached = ", ".join("–" if s is None else str(s) for s in row["steps_to_99"])
-        print(
-            f"| {row['semantics']} | {row['model']} | {', '.join(map(str, row['seeds']))} | {finals} "
-            f"| {reached} | "
-            f"{row['seconds_per_step_median'] * 1e3:.1f} ms | {sum(row['clamped_steps'])} |"
-        )
-    for s, test in document["summary"]["separation"].items():
-        detail = test.get("reason") or (
-            f"U = {test['u']:g} of {test['u_max']}, p = {test['p']:.4f}; tree-1L ≥ 99% in "
-            f"{test['tree_solved']}/{test['tree_seeds']} seeds, "
-            f"self-1L in {test['self_solved']}/{test['self_seeds']}"
-        )
-        print(f"\ntree-1L against self-1L ({s}): **{test['verdict']}** ({detail})")
-    for run in document.get("in_progress", []):
-        print(
-            f"\nin progress: {run['model']} ({run['semantics']}) seed {run['seed']}: "
-            f"step {run['steps_done']}, accuracy {run['accuracy'][-1]:.4f} over the last window, "
-            f"{run['seconds'][-1] / 3600:.2f} h of training so far"
-        )
-    if document["pending"]:
-        print(f"\nnot finished ({len(document['pending'])}): {', '.join(document['pending'])}")
-
-
 def print_timing(timing: list[dict], projection: dict) -> None:
     print(
         "| model | semantics | wall-clock per step (median) | min–max | CPU per step (median) "
