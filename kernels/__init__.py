@@ -14,6 +14,7 @@ from polyth_kernels.lowrank import lowrank_pass
 from polyth_kernels.matmul import lse_matmul
 from polyth_kernels.naive import naive_attention
 from polyth_kernels.scan import prefix_scan, reduce_lse
+from polyth_kernels.stream import stream_pass
 
 __all__ = [
     "BackendError",
@@ -37,5 +38,6 @@ __all__ = [
     "prefix_scan",
     "reduce_lse",
     "resolve_backend",
+    "stream_pass",
     "taylor_weights",
 ]

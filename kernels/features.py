@@ -59,7 +59,10 @@ def multi_indices(d: int, g: int) -> np.ndarray:
 
 
 def taylor_weights(alphas) -> np.ndarray:
-    """1/α! = Π_c 1/α_c! for each row α of ``alphas`` (r, d); float64 (r,). See (*) above."""
+    """1/α! = Π_c 1/α_c! for each row α of ``alphas`` (r, d); float64 (r,). See (*) above.
+
+    Computed as exp(−Σ_c log α_c!): exact to rounding, and 0 (not an overflow) where α! exceeds
+    the float64 range (|α| > 170)."""
     alphas = np.asarray(alphas)
     if alphas.ndim != 2 or not np.issubdtype(alphas.dtype, np.integer) or (alphas < 0).any():
         raise ValueError(
@@ -67,8 +70,8 @@ def taylor_weights(alphas) -> np.ndarray:
             f"{alphas.shape}"
         )
     top = int(alphas.max(initial=0))
-    factorials = np.array([float(math.factorial(p)) for p in range(top + 1)])
-    return 1.0 / np.prod(factorials[alphas], axis=1)
+    log_factorials = np.array([math.lgamma(p + 1) for p in range(top + 1)])
+    return np.exp(-log_factorials[alphas].sum(axis=1))
 
 
 def integer_power(x, p):

@@ -16,13 +16,23 @@ Layers, from the bottom up: :mod:`polyth.mechanism`, :mod:`polyth.theory`,
 :mod:`polyth.verify` and :mod:`polyth.cli`. See docs/design.md.
 """
 
-from polyth.errors import InputError, NumericalError, PolyError
+from polyth.errors import (
+    AccuracyWarning,
+    BudgetError,
+    InputError,
+    NotAvailableError,
+    NumericalError,
+    PolyError,
+)
 from polyth.version import __version__
 
 __all__ = [
+    "AccuracyWarning",
+    "BudgetError",
     "InputError",
     "Mechanism",
     "Monomial",
+    "NotAvailableError",
     "NumericalError",
     "PolyError",
     "__version__",

@@ -144,3 +144,31 @@ def test_crossover_never_when_rank_is_astronomical():
 def test_bad_inputs(kwargs, match):
     with pytest.raises(InputError, match=match):
         approximate(zoo.self_attention(), **kwargs)
+
+
+# ----------------------------------------------------------------- closed form, bisection, budget
+
+
+@pytest.mark.parametrize("g,R", [(6, 1.0), (25, 20.0), (40, 30.0), (10, 0.3), (100, 60.0)])
+def test_worst_error_is_the_closed_form_at_minus_R(g, R):
+    """max over [−R, R] equals the 80-digit error at x = −R (and the stable tail on a fine grid)."""
+    from polyth.theory.taylor import max_relative_error
+
+    assert max_relative_error(g, R) == pytest.approx(_exact_error(g, -R), rel=1e-9)
+    grid = np.linspace(-R, R, 2001)
+    assert max_relative_error(g, R) == pytest.approx(taylor_relative_error(g, grid).max(), rel=1e-9)
+
+
+@pytest.mark.parametrize("R,eps", [(0.7, 1e-3), (5.0, 1e-8), (40.0, 1e-2), (200.0, 1e-5)])
+def test_bisection_finds_the_degree_a_linear_search_finds(R, eps):
+    from polyth.theory.taylor import max_relative_error
+
+    g = taylor_degree(R, eps)
+    assert max_relative_error(g, R) <= eps < max_relative_error(g - 1, R)
+
+
+def test_a_range_beyond_the_largest_degree_is_refused_at_once():
+    from polyth import BudgetError
+
+    with pytest.raises(BudgetError, match=r"no Taylor degree up to 100,000 .* R = 5e\+04 .* 3.5911·R"):
+        taylor_degree(5e4, 1e-3)

@@ -9,6 +9,8 @@ is held against the brute-force reference within the predicted bound.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -122,3 +124,43 @@ def mechanisms(draw):
 @given(mechanisms(), st.sampled_from([None, "prefix"]))
 def test_random_mechanisms_run_the_prediction(m, causal):
     _check_runs_the_prediction(m, causal, B=0.6, n=5, eps=1e-3)
+
+
+def test_an_explicit_degree_records_its_bound_at_the_inputs_range_and_warns_above_eps():
+    m = zoo.self_attention()
+    rng = np.random.default_rng(5)
+    Q = [rng.uniform(-0.5, 0.5, (16, 2)) for _ in range(2)]
+    V = {2: rng.standard_normal((16, 2))}
+    R = max(abs(q).max() for q in Q) ** 2  # scale 1/d · d · max|Q|², the inputs' own range
+    run = polyth.attention(m, Q, V, method="approx", degree=4, return_timings=True)
+    (table,) = run.tables
+    assert table["R"] == pytest.approx(R) and table["degree"] == 4
+    assert table["error"] == pytest.approx(
+        approximate(m, max(abs(q).max() for q in Q), degree=4, d=2).factors[0].error
+    )
+    assert run.steps[0].extra["output_error"] >= table["error"]
+    with pytest.warns(polyth.AccuracyWarning, match="Taylor degree 2 .* above eps = 1e-06"):
+        polyth.attention(m, Q, V, method="approx", degree=2, eps=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", polyth.AccuracyWarning)
+        polyth.attention(m, Q, V, method="approx", degree=12, eps=1e-3)  # within eps: silent
+
+
+def test_float32_cancellation_is_warned():
+    m = zoo.self_attention()
+    rng = np.random.default_rng(6)
+    Q = [rng.uniform(-2.5, 2.5, (16, 2)).astype(np.float32) for _ in range(2)]
+    V = {2: rng.standard_normal((16, 2)).astype(np.float32)}
+    with pytest.warns(polyth.AccuracyWarning, match="cancels.*float32 rounding"):
+        polyth.attention(m, Q, V, method="approx", B=2.5, eps=1e-4)
+
+
+def test_taylor_similarity_reports_its_range_and_bound():
+    m = zoo.elementwise(6)
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.uniform(-1, 1, (12, 3)) for _ in range(3))
+    run = polyth.attention(m, [q, k], {2: v}, method="approx", return_timings=True)
+    (table,) = run.tables
+    assert table["degree"] == 6 and table["rank"] == 7
+    assert table["R"] == pytest.approx(2 * max(abs(q).max(), abs(k).max()) ** 2)
+    assert 0 < table["error"] < 1

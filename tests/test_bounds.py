@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import sympy
@@ -10,6 +11,7 @@ import sympy
 import polyth
 from polyth import InputError, Mechanism, zoo
 from polyth.cli.main import main
+from polyth.mechanism import notation
 from polyth.theory import cost as C
 from polyth.theory import lower_bounds as L
 
@@ -25,8 +27,9 @@ TABLE = [
     ("tensor:4", None, 4, "tight", "SETH"),
     ("cycle:4", None, C.omega, "gap", None),
     ("cycle:5", None, C.omega, "gap", None),
-    ("path:4", "nested", 2, "open", None),
-    ("path:4", "prefix", C.omega, "open", None),  # what the engine finds under a prefix mask
+    # masked: the unmasked n² bound holds through the unmasking reduction (tests/test_reductions.py)
+    ("path:4", "nested", 2, "tight", "SETH"),
+    ("path:4", "prefix", C.omega, "gap", "SETH"),  # what the engine finds under a prefix mask
 ]
 
 
@@ -53,13 +56,19 @@ def test_bounds_are_not_extended_beyond_their_structure():
     assert "tensor-seth" not in ids and "non-tree-superquadratic" in ids
     weighted = Mechanism.from_polynomial("2*x1*x2 + x2*x3 + x3*x1")
     assert {entry.id for entry in L.applicable(weighted)} == {"input"}
-    assert polyth.bounds(weighted).verdict == "open"
+    # not Strassen as it stands: the bound reaches it through one block of channels per monomial
+    weighted_bounds = polyth.bounds(weighted)
+    assert weighted_bounds.verdict == "tight" and weighted_bounds.best_lower.id == "strassen-max2sat"
+    assert "block of channels per monomial (d × 3)" in weighted_bounds.best_lower.chain
     elementwise = Mechanism.from_polynomial("-(x1 - x2)**2", per_channel=True, scale=1)
     b = polyth.bounds(elementwise)
     assert b.verdict == "open" and b.exponent == 2
+    # a mask keeps the unmasked bounds only where the unmasking reduction applies (values on x2 … xt)
     masked = polyth.bounds("self", causal="prefix")
-    assert [entry.id for entry in masked.lower] == ["input"]
-    assert "self-attention-seth" in {entry.id for entry in masked.lower_unmasked}
+    assert masked.best_lower.id == "self-attention-seth" and "prefix mask" in masked.best_lower.chain
+    value_on_x2 = polyth.bounds(Mechanism.from_polynomial("x1*x2 + x2*x3", values=["x2"]), causal="nested")
+    assert [bound.id for bound in value_on_x2.lower] == ["input"] and value_on_x2.verdict == "open"
+    assert "self-attention-seth" in {bound.id for bound in value_on_x2.lower_unmasked}
 
 
 def test_registry_entries_have_sources_and_no_invented_ids():
@@ -94,10 +103,18 @@ def test_text_markdown_latex_and_recurrent_form():
     text = str(b)
     for needle in ("exact cost", "lower bound", "verdict", "recurrent form", "crossover"):
         assert needle in text
-    assert "| exact cost |" in b._repr_markdown_()
-    assert b._repr_latex_().startswith("$$") and "\\omega" not in b._repr_latex_()
+    markdown = b.markdown()
+    assert markdown.startswith("| quantity | value |\n|---|---|\n| mechanism | self-attention: h = x1·x2 |")
+    assert f"| exact cost | {notation.text(b.cost)} |" in markdown
+    assert not re.search(r"\*\*|\w\*\w|omega|\bdv\b|sqrt", markdown), "Python syntax in the report"
+    assert b.latex().startswith("\\begin{array}{ll}") and "\\omega" not in b.latex()
+    assert b._repr_latex_() == f"$${b.latex()}$$"
     assert b.recurrent is not None
-    assert "\\omega" in polyth.bounds("strassen")._repr_latex_()
+    # Strassen: x2 is eliminated by a matrix product, n^ω·(d_v + 1) + O(n²) (docs/design.md §3)
+    assert (
+        "\\text{exact cost} & n^{\\omega} \\left(d_{v} + 1\\right) + n^{2}"
+        in polyth.bounds("strassen").latex()
+    )
 
 
 def test_bad_arguments():

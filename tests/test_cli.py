@@ -118,7 +118,7 @@ def test_demo_passes(capsys):
 
 def test_demo_other_sizes_and_seeds(capsys):
     code, out, _ = run(capsys, "demo", "--n", "5", "--d", "3", "--dv", "2", "--seed", "7")
-    assert code == 0 and "n = 5, d = 3, dv = 2" in out
+    assert code == 0 and "n = 5, d = 3, d_v = 2" in out
 
 
 @pytest.mark.parametrize(
@@ -146,7 +146,7 @@ def test_installed_script():
     script = Path(sys.executable).parent / "polyth"
     assert script.exists(), "install the package (pip install -e .) to get the polyth script"
     done = subprocess.run([script, "show", "tensor:3"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and "polynomial  h = x1*x2*x3" in done.stdout
+    assert done.returncode == 0 and "polynomial  h = x1·x2·x3" in done.stdout
     failed = subprocess.run([script, "show", "x1/x2"], capture_output=True, text=True, timeout=120)
     assert failed.returncode == 2 and failed.stdout == ""
     assert failed.stderr.startswith("polyth: error: division at column 3") and failed.stderr.count("\n") == 1

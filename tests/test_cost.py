@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from polyth import InputError, Mechanism, reference, zoo
 from polyth.theory import cost as C
 from polyth.theory.plan import exact_plan, low_rank_plan, plan_with_order
+from polyth.theory.rectangular import RectangularOmega
 
 
 @dataclass(eq=False)
@@ -447,7 +448,10 @@ def test_exponents_symbolic_and_numeric():
     assert C.exponent_value(strassen, 3) == 3
     assert C.exponent(exact_plan(zoo.self_attention())) == 2
     clique = exact_plan(zoo.clique(4))
-    assert C.exponent(clique) == C.omega + 1  # square-block bound MM(n, n, n^2) ≤ n · n^ω
+    # one step multiplies an n × n by an n × n² matrix: ω(1, 1, 2), not the square-block ω + 1
+    assert C.exponent(clique) == RectangularOmega(1, 1, 2)
+    assert C.exponent_value(clique, 3) == 4 and C.exponent_value(clique, 2.371339) == pytest.approx(3.371339)
+    assert C.exponent_value(clique) == pytest.approx(3.251640)  # Le Gall & Urrutia 2018
 
 
 def test_leading_exponent_keeps_only_undominated_terms():
@@ -458,10 +462,18 @@ def test_leading_exponent_keeps_only_undominated_terms():
 
 
 def test_peak_memory_tree_is_linear_strassen_quadratic():
+    """The entries the exact executor holds at the plan's peak, counted by hand from its arrays."""
     tree = exact_plan(zoo.path(5), "nested")
     assert sympy.degree(C.peak_memory(tree), C.n) == 1
-    assert C.peak_memory_count(tree, 100, 8, 8) == 100 * 9
-    assert C.peak_memory(exact_plan(zoo.strassen())) == C.n**2 * (C.dv + 1)
+    # first flash pass: 4 lazy tables of 2 feature blocks (n·d each), 4 zero log-tables of the
+    # values (n each) and its output message (a log and dv ratios: C = dv + 1 columns)
+    assert C.peak_memory_count(tree, 100, 8, 8) == 100 * (4 * 2 * 8 + 4 + 9)
+    # Strassen peaks at the contraction of x3: the message over (x1, x3) from the matmul and the
+    # joint product it builds (C = dv + 1 columns each), the table L13 evaluated into it (n²), its
+    # output (n·C), beside L13's lazy features (2·n·d) and V3's zero log-table (n)
+    C_ = C.dv + 1
+    expected = C.n**2 * (2 * C_ + 1) + C.n * (C_ + 2 * C.d + 1)
+    assert sympy.expand(C.peak_memory(exact_plan(zoo.strassen())) - expected) == 0
 
 
 def test_per_channel_elementwise_attention_is_quadratic_in_n_linear_in_d():

@@ -91,7 +91,7 @@ def test_taylor_costs_are_linear_in_order_and_n():
 def test_bounds_elementwise_prints_the_derived_costs(capsys):
     assert cli.main(["bounds", "elementwise:6"]) == 0
     text = capsys.readouterr().out
-    for row in ("taylor form", "47*d*n", "recurrent decoding", "state 14*d", "softmax KV cache", "5*d*n"):
+    for row in ("taylor form", "47n·d", "recurrent decoding", "state 14d", "softmax KV cache", "5n·d"):
         assert row in text
     assert cli.main(["bounds", "elementwise:6", "--B", "0.5", "--eps", "0.001", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -100,7 +100,7 @@ def test_softmax_kv_cache_per_token_grows_with_n():
 def test_bounds_linear_prints_the_derived_costs(capsys):
     assert cli.main(["bounds", "linear"]) == 0
     text = capsys.readouterr().out
-    for row in ("recurrent decoding", "softmax KV cache", "2*d*dv*n", "d*dv + d"):
+    for row in ("recurrent decoding", "softmax KV cache", "n·(2d·d_v + 4d + d_v)", "state d·d_v + d"):
         assert row in text
     assert cli.main(["bounds", "linear", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

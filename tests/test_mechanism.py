@@ -109,12 +109,12 @@ def test_from_hypergraph_networkx():
         ([], "no edges"),
         ([()], "empty hyperedge"),
         ([(1, 1)], "repeats a vertex"),
-        ([(1, 0)], "vertex 0 .* not a positive integer"),
-        ([(1, "a")], "vertex 'a'"),
+        ([(1, 0)], "not the indices 1, 2, …, so no vertex is x1 by default: name the query"),
+        ([(1, "a")], "name the query, e.g. query=1"),
         ([(1, True)], "vertex True"),
         ([(2, 3)], "query vertex 1 lies on no hyperedge"),
-        ([1, 2], "tuples of variable indices"),
-        (nx.DiGraph([(1, 2)]), "undirected simple"),
+        ([1, 2], "tuples of vertices"),
+        (nx.DiGraph([(1, 2)]), "a directed graph has no meaning here"),
     ],
 )
 def test_from_hypergraph_rejects(edges, named):
@@ -125,7 +125,7 @@ def test_from_hypergraph_rejects(edges, named):
 def test_isolated_networkx_vertex_is_rejected():
     graph = nx.Graph([(1, 2)])
     graph.add_node(3)
-    with pytest.raises(PolyError, match=r"vertices \[3\] lie on no edge"):
+    with pytest.raises(PolyError, match=r"nodes \[3\] lie on no edge"):
         Mechanism.from_hypergraph(graph)
 
 
@@ -299,7 +299,7 @@ def test_repr_and_latex():
 
 def test_describe():
     text = P("x1*x2 + x2*x3").describe()
-    assert "polynomial  h = x1*x2 + x2*x3" in text
+    assert "polynomial  h = x1·x2 + x2·x3" in text
     assert "tree        yes" in text and "degree      k = 2" in text
     assert "hyperedges  {x1, x2}, {x2, x3}" in text
 
@@ -307,8 +307,21 @@ def test_describe():
 def test_draw_returns_a_figure():
     figure = P("x1*x2 + x2*x3 + x1*x2*x3").draw()
     assert isinstance(figure, matplotlib.figure.Figure)
-    assert figure.axes[0].get_title() == "h = x1*x2*x3 + x1*x2 + x2*x3"
+    ax = figure.axes[0]
+    assert ax.get_title() == "$h = x_{1} x_{2} x_{3} + x_{1} x_{2} + x_{2} x_{3}$"
+    texts = {text.get_text() for text in ax.texts}
+    # every monomial node is labelled by its monomial, every variable by its name
+    assert {"$x_{1} x_{2}$", "$x_{2} x_{3}$", "$x_{1} x_{2} x_{3}$"} <= texts
+    assert {"$x_{1}$", "$x_{2}$", "$x_{3}$"} <= texts
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["query x1", "other variable", "monomial (hyperedge)"]
     plt.close(figure)
+    relabelled = Mechanism.from_graph(nx.path_graph(["q", "k", "v"]), query="q").draw()
+    assert "$x_{1}$\nq" in {text.get_text() for text in relabelled.axes[0].texts}
+    plt.close(relabelled)
+    coefficients = P("2*x1*x2 - x2**2*x3").draw()
+    assert {"$2 x_{1} x_{2}$", "$-x_{2}^{2} x_{3}$"} <= {t.get_text() for t in coefficients.axes[0].texts}
+    plt.close(coefficients)
     fig, ax = plt.subplots()
     assert P("x1*x2").draw(ax=ax) is fig
     plt.close(fig)

@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import polyth  # noqa: E402
 import polyth_kernels  # noqa: E402
 from polyth import nn as pnn  # noqa: E402
 from polyth.errors import InputError  # noqa: E402
@@ -111,3 +112,52 @@ def test_import_polyth_does_not_import_torch():
         ).stdout.strip()
         == "False"
     )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: pnn.LinearAttention(8, heads=2),
+        lambda: pnn.ElementwiseAttention(8, order=4),
+        lambda: pnn.TorchSelfAttention(8, heads=2),
+        lambda: pnn.PolyAttention("path:3", dim=8, heads=2),
+    ],
+)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((4, 8)),
+        torch.zeros(4, 8, dtype=torch.int64),
+        torch.zeros(4, 7),
+        torch.zeros(8),
+        torch.zeros(0, 8),
+    ],
+    ids=["numpy", "integer", "width", "1-D", "empty"],
+)
+def test_every_module_validates_its_input(make, bad):
+    with pytest.raises(InputError, match="floating-point tensor"):
+        make()(bad)
+
+
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: pnn.LinearAttention(8, heads=3), "not a multiple"),
+        (lambda: pnn.LinearAttention(8, causal="yes"), "causal must be True or False"),
+        (lambda: pnn.LinearAttention(8, eps=-1.0), "eps must be a positive"),
+        (lambda: pnn.ElementwiseAttention(0), "dim must be a positive integer"),
+        (lambda: pnn.ElementwiseAttention(8, order=-2), "order must be a non-negative integer"),
+        (lambda: pnn.TorchSelfAttention(8, scale=0.0), "scale must be a positive"),
+        (lambda: pnn.PolyAttention("self", dim=8, max_memory=-5), "max_memory"),
+    ],
+)
+def test_every_module_validates_its_options(make, match):
+    with pytest.raises(InputError, match=match):
+        make()
+
+
+def test_a_forward_pass_over_budget_is_refused_before_allocating():
+    layer = pnn.ElementwiseAttention(8, order=None, max_memory=2**20)
+    with pytest.raises(polyth.BudgetError, match="element-wise attention .* above max_memory = 1 MiB"):
+        layer(torch.zeros(1, 512, 8))
+    assert pnn.ElementwiseAttention(8, order=None)(torch.zeros(1, 16, 8)).shape == (1, 16, 8)

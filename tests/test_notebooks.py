@@ -12,6 +12,7 @@ Notebooks carry no outputs so that what the repository shows cannot go stale.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -86,3 +87,17 @@ def test_kernel_runs_this_interpreter(tmp_path: Path):
     executed = execute(notebook, tmp_path)
     printed = "".join(output.get("text", "") for output in executed.cells[0].outputs).split()
     assert printed == [sys.prefix, "1"], "the notebook kernel runs another interpreter or environment"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_uses_the_public_api(path: Path):
+    """No private attribute (``x._name``, ``_repr_markdown_``) in a notebook's code: what a notebook
+    shows is what a user can call."""
+    notebook = nbformat.read(path, as_version=4)
+    private = [
+        (index, match.group())
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        for match in re.finditer(r"\._(?!_)\w+|\b_repr_\w+", cell.source)
+    ]
+    assert not private, f"{path.name}: private names in cells {private}"

@@ -1,30 +1,50 @@
 """The public training code of tree attention against polyth and Definition 2.2.
 
 The poly-attention paper (Chakrabarti, Pitassi, Alman, ICLR 2026, arXiv:2602.02422) defines
-tree attention x1x2 + x2x3 with values on x2 and x3 and scale 1/d (Definition 2.2). The
-public implementation of its order-2 tree attention (lucidrains/poly-attention,
-``poly_attention/poly_attention.py``; the authors' own code is not published) computes,
-per head, from the projected and normalised q1, q2, q3 and values v2, v3:
+tree attention x1x2 + x2x3 with values on x2 and x3 and scale 1/d (Definition 2.2).
+
+**The authors' code** is public: sayaksc/tree_attention_simple. ``src/tree_simple.py`` (commit
+1cb9f630), method ``TreeAttention_Simple`` of its ``Transformer`` layer, computes per head of
+width d_h, from Q1 = W_Q1 x, Q2, Q3, V2, V3 (tied: one projection per variable):
+
+    s12[i,j] = clamp(Q1[i]·Q2[j] / (2·sqrt(d_h)), −20, 20),   s23[j,k] likewise from Q2, Q3,
+    R[i]     = max(Σ_j e^{s12[i,j]} Σ_k e^{s23[j,k]}, 1e-9),
+    out[i]   = V2[i] ⊙ Σ_j e^{s12[i,j]} Σ_k e^{s23[j,k]} V3[k] / R[i]
+
+(dropout on the exponentials, 0 by default), so V2 sits at the QUERY position i, each pairwise
+score is divided by 2·sqrt(d_h) and clamped to ±20. ``model/training_config.yaml`` (commit
+0f9f6727) holds the training protocol: d_model 8, 1 head, d_ff 1024, sequence length 25, batch
+1024, learning rate 0.001, 30000 epochs, Adam with β = (0.9, 0.98), label smoothing 0.1.
+
+**lucidrains/poly-attention** (``poly_attention/poly_attention.py``, an unofficial implementation
+that cites arXiv:2602.02422) computes, per head, from RMS-normalised q1, q2, q3 and values v2, v3:
 
     s12[i,j] = C(q1[i]·q2[j] / sqrt(d)),   s23[j,k] = C(q2[j]·q3[k] / sqrt(d)),
-    C(s) = c·tanh(s/c) with c = 20 (a soft clamp on each pairwise score),
     msg[j]  = Σ_k softmax_k(s23[j,k]) v3[k],      lse23[j] = log Σ_k exp s23[j,k],
     out[i]  = v2[i] ⊙ Σ_j softmax_j(s12[i,j] + lse23[j]) msg[j]      (then a sigmoid gate)
 
-so v2 sits at the QUERY position i. Without the clamp this is exactly the poly-attention of
-x1x2 + x2x3 with values {x1, x3}, V(1) = v2 (times the gate) and scale 1/sqrt(d):
-out[i] = v2[i] ⊙ Σ_{j,k} e^{S} v3[k] / Σ_{j,k} e^{S}, S = scale·(q1[i]·q2[j] + q2[j]·q3[k]).
+where C is a soft clamp c·tanh(s/c). At commit 21b90e24 (package version 0.0.6) ``Order2PolyAttention``
+defaults to c = 20 and always multiplies the root value v2 at the query; at commit 45e003b5 (the
+latest stored version of that file) the soft clamp is off by default (``softclamp_value=None``)
+and v2 is still multiplied; ``NPolyAttention`` at commit 958de6c4 (version 0.3.5) has the clamp
+off and the root value optional (``multiply_root_value=False`` by default). The commits' dates
+could not be read here.
+
+Without the clamp (or with it inactive) all of these are the poly-attention of x1x2 + x2x3 with
+values {x1, x3}, V(1) = V2 (times the gate) and the code's scale:
+out[i] = V2[i] ⊙ Σ_{j,k} e^{S} V3[k] / Σ_{j,k} e^{S}, S = scale·(Q1[i]·Q2[j] + Q2[j]·Q3[k]).
 
 A second public re-implementation (visho33/PolyAttention, ``model.py``) keeps the values at
 the key positions (Definition 2.2's placement) with scale 1/sqrt(d) and a hard clamp ±20.
 
-The numpy below re-implements both from that description, independently of polyth, and shows:
-(a) with the clamp off (soft) or inactive (hard, |s| < 20) they equal ``polyth.reference``
-    on the mechanism with ``values=(1, 3)`` (resp. the default values) and that scale, to 1e-12;
+The numpy below re-implements each from that description, independently of polyth (the authors'
+arithmetic in the linear domain, lucidrains' in the log domain), and shows:
+(a) with the clamps inactive (|s| < 20) or off they equal ``polyth.reference`` on the mechanism
+    with ``values=(1, 3)`` (resp. the default values) and the code's scale, to 1e-12;
 (b) the query-value code departs from Definition 2.2 (values x2, x3, scale 1/d) by a
     measured amount;
-(c) with large scores the soft clamp departs from polyth (which has no clamp) by a measured
-    amount, within the bound from |c·tanh(s/c) − s| ≤ |s|³/(3c²).
+(c) with large scores the clamps depart from polyth (which has no clamp) by a measured amount,
+    the soft one within the bound from |c·tanh(s/c) − s| ≤ |s|³/(3c²).
 
 ``python -m tests.test_paper_training_code`` prints the measured departures quoted in
 papers/poly-attention/README.md.
@@ -76,6 +96,14 @@ def tree_code(q1, q2, q3, v2, v3, scale, clamp=None, value_at="query", gate=None
     return out if gate is None else out / (1.0 + np.exp(-gate))
 
 
+def authors_code(q1, q2, q3, v2, v3, d_h: int, c: float = CLAMP):
+    """``TreeAttention_Simple`` of sayaksc/tree_attention_simple, from the module docstring (dropout off)."""
+    e12 = np.exp(np.clip(q1 @ q2.T / (2 * math.sqrt(d_h)), -c, c))
+    e23 = np.exp(np.clip(q2 @ q3.T / (2 * math.sqrt(d_h)), -c, c))
+    denominator = np.maximum(e12 @ e23.sum(axis=1, keepdims=True), 1e-9)
+    return v2 * (e12 @ (e23 @ v3)) / denominator
+
+
 def inputs(seed: int, n: int = 12, d: int = 8, dv: int = 5, spread: float = 1.0):
     """q1, q2, q3 (n, d) normal × spread; v2, v3, gate (n, dv) normal."""
     rng = np.random.default_rng(seed)
@@ -102,7 +130,11 @@ def departures(seed: int = 0, n: int = 12, d: int = 8) -> dict[str, float]:
     def rel(a, b):
         return float(np.abs(a - b).max() / np.abs(b).max())
 
+    authors = authors_code(*q, v2, v3, d)
+    half = reference.attention(query_value_mechanism(1 / (2 * math.sqrt(d))), q, {1: v2, 3: v3})
     out = {
+        "authors' code vs polyth with values x1,x3 and scale 1/(2 sqrt(d))": rel(authors, half),
+        "authors' code vs Definition 2.2": rel(authors, definition),
         "code vs Definition 2.2 (values x2,x3, scale 1/d)": rel(code, definition),
         "value placement alone (both scale 1/sqrt(d))": rel(code, same_scale),
         "scale alone (both values x1,x3; 1/sqrt(d) vs 1/d)": rel(code, query_at_1_over_d),
@@ -113,6 +145,9 @@ def departures(seed: int = 0, n: int = 12, d: int = 8) -> dict[str, float]:
         clamped = tree_code(*q, v2, v3, scale=1 / math.sqrt(d), clamp="soft")
         exact = reference.attention(query_value_mechanism(1 / math.sqrt(d)), q, {1: v2, 3: v3})
         out[f"soft clamp vs polyth, max |s| = {scores:.1f}"] = rel(clamped, exact)
+        hard = authors_code(*q, v2, v3, d)
+        half = reference.attention(query_value_mechanism(1 / (2 * math.sqrt(d))), q, {1: v2, 3: v3})
+        out[f"authors' hard clamp vs polyth, max |s| = {scores / 2:.1f}"] = rel(hard, half)
     return out
 
 
@@ -133,6 +168,27 @@ def test_code_without_clamp_is_polyth_with_the_value_at_the_query(seed, halve):
     # The sigmoid gate also sits at the query position: it folds into V(1).
     gated = reference.attention(query_value_mechanism(scale), q, {1: v2 / (1 + np.exp(-gate)), 3: v3})
     np.testing.assert_allclose(tree_code(*q, v2, v3, scale, gate=gate), gated, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_authors_code_is_polyth_with_values_on_x1_x3_and_scale_1_over_2_sqrt_d(seed):
+    d = 8
+    q, v2, v3, _ = inputs(seed, d=d)
+    scale = 1 / (2 * math.sqrt(d))
+    assert max(np.abs(scale * q[0] @ q[1].T).max(), np.abs(scale * q[1] @ q[2].T).max()) < CLAMP
+    expected = reference.attention(query_value_mechanism(scale), q, {1: v2, 3: v3})
+    np.testing.assert_allclose(authors_code(*q, v2, v3, d), expected, rtol=0, atol=1e-12)
+    # ... and computes the same function as the lucidrains arithmetic at that scale (no clamp)
+    np.testing.assert_allclose(authors_code(*q, v2, v3, d), tree_code(*q, v2, v3, scale), atol=1e-12)
+
+
+def test_authors_clamp_departs_once_scores_pass_20():
+    d = 8
+    q, v2, v3, _ = inputs(5, d=d, spread=8.0)
+    scale = 1 / (2 * math.sqrt(d))
+    assert np.abs(scale * q[0] @ q[1].T).max() > CLAMP  # the clamp is active
+    exact = reference.attention(query_value_mechanism(scale), q, {1: v2, 3: v3})
+    assert np.abs(authors_code(*q, v2, v3, d) - exact).max() > 1e-3 * np.abs(exact).max()
 
 
 def test_key_value_code_is_definition_2_2_at_the_code_scale():

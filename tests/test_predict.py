@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from polyth import Mechanism, reference, zoo
 from polyth.cli.main import main
 from polyth.errors import InputError
-from polyth.tasks.predict import TASKS, lift_inputs, predict, simulate
+from polyth.tasks.predict import TASKS, predict
+from polyth.theory.reductions import reduction
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +25,7 @@ def answers(spec) -> dict[str, str]:
 
 EXPECTED = {
     "self": {"match2": "yes", "match3": "no", "compose:1": "yes", "compose:2": "no", "compose:3": "no"},
-    "path:3": {"match2": "yes", "match3": "unknown", "compose:2": "yes", "compose:3": "unknown"},
+    "path:3": {"match2": "yes", "match3": "unknown", "compose:2": "yes", "compose:3": "no"},
     "path:4": {"compose:3": "yes", "compose:4": "unknown"},
     "path:5": {"compose:4": "yes", "match3": "unknown"},
     "star:4": {"match2": "yes", "compose:1": "yes", "compose:2": "unknown"},
@@ -134,13 +135,13 @@ def test_simulation_reproduces_the_pattern_output(host, pattern, untied):
     """The claimed simulation is real: lifted inputs give the pattern's attention output (float64)."""
     m = zoo.from_spec(host).replace(untied=untied, scale=None if untied else 0.7)
     p = zoo.from_spec(pattern)
-    simulation = simulate(m, p)
+    simulation = reduction(m, p)
     assert simulation is not None
     rng = np.random.default_rng(len(host) + 7 * untied)
     n, d, dv = 5, 3, 2
     Q = [rng.normal(size=(n, d)) for _ in range(p.t)]
     V = {b + 1: rng.normal(size=(n, dv)) for b in p.values}
-    Qm, Vm = lift_inputs(m, p, simulation, Q, V)
+    Qm, Vm = simulation.lift(Q, V)
     np.testing.assert_allclose(reference.attention(m, Qm, Vm), reference.attention(p, Q, V), atol=1e-12)
 
 
@@ -265,7 +266,7 @@ def test_table_merges_results_and_marks_disagreements(tmp_path):
 
     path3 = dict(zip(TASKS, _row(document, "path:3")))
     assert path3["compose:2"] == "yes / ✓ n ≤ 256 / ✓ 2/3"
-    assert path3["compose:3"] == "unknown / — / —"
+    assert path3["compose:3"] == "no / — / —"  # inherited from Strassen and 3-tensor
     self_row = dict(zip(TASKS, _row(document, "self")))
     assert self_row["compose:2"] == "**≠** no / — / ✓ 2/3"  # learned at small n against a "no"
     strassen = dict(zip(TASKS, _row(document, "strassen")))

@@ -79,3 +79,21 @@ def test_report_into_a_file_is_a_one_line_error(tmp_path, capsys):
     assert main(["report", "--quick", "--quiet", "--out", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("polyth: error: cannot create the results folder") and err.count("\n") == 1
+
+
+def test_a_report_is_never_overwritten(quick_report, capsys):
+    _, folder = quick_report
+    before = (folder / "report.md").read_bytes()
+    assert main(["report", "--quick", "--quiet", "--out", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a report" in err and "never overwrites" in err and err.count("\n") == 1
+    assert (folder / "report.md").read_bytes() == before
+
+
+def test_default_folders_never_collide(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = report_module.default_folder()
+    report_module.claim_folder(first)
+    (first / "report.md").write_text("earlier")
+    second = report_module.default_folder()
+    assert second != first and not second.exists()

@@ -54,8 +54,9 @@ Each cell reads **prediction / construction / learning**.
 
 - **Prediction** (`polyth tasks predict MECH`): "yes" where the mechanism simulates a structure with a
   published positive result (deleting variables, fixing variables to a constant, one block of
-  channels per monomial), "no" where a published negative result is proved for exactly this
-  structure, "unknown" otherwise; one head unless the head count is noted below.
+  channels per monomial), "no" where a structure with a published negative result simulates
+  the mechanism in the same way (the negative result carries over, with the source's conditions),
+  "unknown" otherwise; one head unless the head count is noted below.
 - **Construction** (`results/{CONSTRUCTIONS_FILE}`, `polyth tasks check MECH TASK`): "✓ n ≤ N" when the
   explicit weights were 100% accurate at every checked size up to N; "✗ a at n = N" at the first size
   that was not; "—" where polyth has no construction for the pair.

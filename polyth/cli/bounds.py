@@ -2,47 +2,62 @@
 
 Prints :func:`polyth.bounds`: the exact plan and its cost, the lower bounds that
 apply, tight/gap/open, the approximation threshold, and with ``--B`` and ``--eps``
-the approximate algorithm's degree, rank, error and crossover.
+the approximate algorithm's degree, rank, error and crossover, as a table as wide as the
+terminal in the notation of :mod:`polyth.mechanism.notation` (n²·(2d + 2d_v + 5), n^ω).
 """
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
-from polyth.cli.arguments import add_mechanism_argument
-from polyth.mechanism import zoo
-from polyth.theory.bounds import Bounds, bounds
+from polyth.cli.arguments import add_causal_argument, add_mechanism_argument, console
+from polyth.errors import InputError
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "bounds", help="exact algorithm and cost, lower bounds, approximation threshold of a mechanism"
+        "bounds",
+        help="exact algorithm and cost, lower bounds, approximation threshold of a mechanism",
+        description=__doc__.split("\n\n")[1].replace("\n", " "),
     )
     add_mechanism_argument(parser)
-    parser.add_argument("--B", type=float, default=None, help="bound on every entry of Q (with --eps)")
-    parser.add_argument("--eps", type=float, default=None, help="relative error per factor (with --B)")
-    parser.add_argument("--d", type=int, default=None, help="head dimension for --B/--eps (default 64)")
-    parser.add_argument("--causal", choices=["prefix", "nested"], default=None, help="causal mask")
+    parser.add_argument(
+        "--B",
+        type=float,
+        default=None,
+        help="bound on every entry of Q, for the approximate algorithm (with --eps)",
+    )
+    parser.add_argument(
+        "--eps", type=float, default=None, help="relative error allowed per approximated factor (with --B)"
+    )
+    parser.add_argument("--d", type=int, default=None, help="head dimension for --B and --eps (default 64)")
+    add_causal_argument(parser)
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     parser.set_defaults(handler=run)
 
 
-def table(report: Bounds) -> Table:
-    """The report as a two-column rich table (field, value)."""
-    out = Table(title=report.title, show_header=False)
-    out.add_column(style="bold")
-    out.add_column()
+def table(report):
+    """The report as a two-column rich table (field, value), values in terminal notation."""
+    from rich.table import Table
+    from rich.text import Text
+
+    out = Table(title=report.title, show_header=False, expand=False)
+    out.add_column(style="bold", no_wrap=True)
+    out.add_column(overflow="fold")
     for key, value in report.rows():
-        out.add_row(Text(key), Text(value))  # Text: brackets are not rich markup
+        out.add_row(Text(key), Text(str(value)))  # Text: brackets are not rich markup
     return out
 
 
 def run(args) -> int:
+    from polyth.mechanism import zoo
+    from polyth.theory.bounds import bounds
+
+    if (args.B is None) != (args.eps is None):
+        raise InputError("give --B and --eps together (or neither)")
+    if args.d is not None and args.B is None:
+        raise InputError("--d is the head dimension of the approximate algorithm: give it with --B and --eps")
     report = bounds(zoo.from_spec(args.mechanism), B=args.B, eps=args.eps, causal=args.causal, d=args.d)
     if args.json:
         print(report.to_json())
     else:
-        Console(width=120).print(table(report))
+        console().print(table(report))
     return 0

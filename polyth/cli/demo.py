@@ -28,9 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from polyth import reference
+from polyth.cli.arguments import say
 from polyth.errors import InputError
-from polyth.mechanism import zoo
 
 TOLERANCE = 1e-10
 _LETTERS = "ijklmnop"
@@ -136,7 +135,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--n", type=int, default=7, help="sequence length n (2 … 24, default 7)")
     parser.add_argument("--d", type=int, default=4, help="head dimension d (1 … 64, default 4)")
-    parser.add_argument("--dv", type=int, default=3, help="value dimension dv (1 … 64, default 3)")
+    parser.add_argument("--dv", type=int, default=3, help="value width d_v (1 … 64, default 3)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.set_defaults(handler=run)
 
@@ -148,17 +147,21 @@ def _check_range(name: str, value: int, low: int, high: int) -> None:
 
 def structure(m, source: str | None) -> list[str]:
     """A compact block describing ``m``: name and source, polynomial, shape of its hypergraph."""
+
     edges = " ".join("{" + ",".join(m.variables[a] for a in s) + "}" for s in m.supports)
     kind = "tree" if m.is_tree else "not a tree"
     return [
         f"{m.name}  ({source})" if source else str(m.name),
-        f"  h = {m.polynomial}",
+        f"  {m.text()}",
         f"  t = {m.t} variables, degree {m.k}, {kind}; hyperedges {edges}",
     ]
 
 
 def check(case: DemoCase, rng: np.random.Generator, n: int, d: int, dv: int) -> tuple[list[str], bool]:
     """Run one case: its structure lines, the comparison line, and whether it passed."""
+    from polyth import reference
+    from polyth.mechanism import zoo
+
     m = zoo.from_spec(case.spec)
     Q = [rng.standard_normal((n, d)) for _ in m.input_slots]
     V = {a + 1: rng.standard_normal((n, dv)) for a in m.values}
@@ -178,18 +181,20 @@ def run(args) -> int:
     _check_range("d", args.d, 1, 64)
     _check_range("dv", args.dv, 1, 64)
     rng = np.random.default_rng(args.seed)
-    print(
-        "polyth: attention mechanisms as polynomials. Each zoo mechanism below is computed by the\n"
-        "brute-force reference (every tuple, float64) and by an independent closed form.\n"
-        f"n = {args.n}, d = {args.d}, dv = {args.dv}, scale 1/d, seed {args.seed}\n"
+    say(
+        "polyth: attention mechanisms as polynomials. Each zoo mechanism below is computed by the "
+        "brute-force reference (every tuple, float64) and by an independent closed form."
     )
+    say(f"n = {args.n}, d = {args.d}, d_v = {args.dv}, scale 1/d, seed {args.seed}\n")
     failures = 0
     for case in CASES:
         lines, passed = check(case, rng, args.n, args.d, args.dv)
         failures += not passed
-        print("\n".join(lines) + "\n")
+        for line in lines:
+            say(line)
+        say()
     if failures:
-        print(f"FAIL: {failures} of {len(CASES)} mechanisms disagree with their closed form")
+        say(f"FAIL: {failures} of {len(CASES)} mechanisms disagree with their closed form")
         return 1
-    print(f"PASS: all {len(CASES)} mechanisms agree with their closed forms (tolerance {TOLERANCE:g})")
+    say(f"PASS: all {len(CASES)} mechanisms agree with their closed forms (tolerance {TOLERANCE:g})")
     return 0

@@ -3,14 +3,17 @@
 Runs, for every mechanism of the zoo it covers, the bounds table, the runtime verification
 and the approximation check on this machine, and writes a self-contained Markdown report
 (``report.md``, ``report.json`` and PNG figures) to a results folder
-(default ``results/report-<date>-<time>``), then prints where it is. ``--quick`` is a
-CI-sized run of a few seconds.
+(default ``results/report-<date>-<time>``, a new folder every run), then prints where it
+is. A ``--out`` folder that already holds a report is refused before any measurement: a
+report is never overwritten. ``--quick`` is a CI-sized run of tens of seconds.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+
+from polyth.cli.arguments import add_backend_argument
 
 
 def register(subparsers) -> None:
@@ -19,12 +22,17 @@ def register(subparsers) -> None:
         help="measure the zoo's predicted exponents and errors on this machine; write a report",
         description=__doc__.split("\n\n")[0],
     )
-    parser.add_argument("--quick", action="store_true", help="CI-sized run (tiny sizes, seconds)")
     parser.add_argument(
-        "--out", default=None, metavar="DIR", help="results folder (default results/report-…)"
+        "--quick", action="store_true", help="a CI-sized run: tiny sizes, tens of seconds on 2 cores"
     )
-    parser.add_argument("--backend", choices=["cpu", "auto", "cuda", "cudasim"], default="cpu")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="a new results folder (default results/report-…); never overwritten",
+    )
+    add_backend_argument(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     parser.set_defaults(handler=run)
 
 

@@ -1,23 +1,29 @@
-"""``polyth show MECH [--json]``: the structure of a mechanism (``Mechanism.describe()``)."""
+"""``polyth show MECH [--json]``: the structure of a mechanism (``Mechanism.describe()``).
+
+Imports only the mechanism layer (sympy, networkx), so that it starts at once.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 from polyth.cli.arguments import add_mechanism_argument
-from polyth.mechanism import Mechanism, zoo
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "show", help="print a mechanism's polynomial, variables, monomials and hypergraph"
+        "show",
+        help="print a mechanism's polynomial, variables, monomials and hypergraph",
+        description="The structure of a mechanism: its polynomial, variables, options, monomials "
+        "and hyperedges.",
     )
     add_mechanism_argument(parser)
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     parser.set_defaults(handler=run)
 
 
-def as_dict(m: Mechanism) -> dict:
+def as_dict(m) -> dict:
     """The mechanism's structure as JSON-ready data (variables by name, coefficients exact and float)."""
     names = m.variables
     return {
@@ -48,12 +54,14 @@ def as_dict(m: Mechanism) -> dict:
 
 
 def run(args) -> int:
+    from polyth.mechanism import zoo
+
     m = zoo.from_spec(args.mechanism)
     source = zoo.source(args.mechanism)
     if args.json:
         print(json.dumps({**as_dict(m), "source": source}, indent=2))
     else:
-        print(m.describe())
+        print(m.describe(width=shutil.get_terminal_size().columns))
         if source:
             print(f"source      {source}")
     return 0

@@ -12,17 +12,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from polyth.cli.arguments import Deferred, did_you_mean, say, writable_file
 from polyth.errors import InputError
 
 
-def register(subparsers) -> None:
+def _models_help() -> str:
     from polyth.tasks.training import MODELS
 
+    return f"one of {', '.join(MODELS)}"
+
+
+def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train a one- or two-layer model on a task (compose:R, match3, match2) over several seeds",
+        description=__doc__.split("\n\n")[1].replace("\n", " "),
     )
-    parser.add_argument("model", metavar="MODEL", help=f"one of {', '.join(MODELS)}")
+    parser.add_argument("model", metavar="MODEL", help=Deferred(_models_help))
     parser.add_argument(
         "task", metavar="TASK", help="compose:R (the paper's format, domain 12), match3 or match2"
     )
@@ -37,15 +43,25 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's setting)")
     parser.add_argument("--json", action="store_true", help="print the runs as JSON")
     parser.add_argument("--out", type=Path, default=None, help="also write the runs as JSON to this file")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
-    from polyth.tasks.training import summarise, task_spec, train
+    from polyth.tasks.training import MODELS, summarise, task_spec, train
+
+    if args.model not in MODELS:
+        hint = did_you_mean(args.model, MODELS)
+        raise InputError(f"unknown model {args.model!r}{hint}: choose one of {', '.join(MODELS)}")
 
     if args.seeds < 1:
         raise InputError(f"--seeds must be a positive integer, got {args.seeds}")
+    if args.out is not None:  # checked before training, not after
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"--out {str(args.out)!r}: cannot create its folder ({exc.strerror})") from None
+        writable_file(str(args.out), "--out")
     task = task_spec(args.task, n=args.n)
     runs = [
         train(
@@ -66,30 +82,29 @@ def run(args) -> int:
     summary = summarise(runs)
     document = {"runs": [r.to_dict() for r in runs], "summary": [summary], "config": runs[0].config}
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(document, indent=1) + "\n")
     if args.json:
         print(json.dumps(document, indent=1))
         return 0
     config = runs[0].config
-    print(
+    say(
         f"{args.model} on {task.name} (n = {task.n}, domain {task.domain}, {task.fmt} format): "
         f"{args.steps} steps of batch {args.batch}, d_model {args.d_model}, {args.heads} head(s), "
         f"{config['parameters']} parameters"
     )
-    print(f"{'seed':>4}  {'final acc':>9}  {'step to 99%':>11}  {'s/step':>8}")
+    say(f"{'seed':>4}  {'final acc':>9}  {'step to 99%':>11}  {'s/step':>8}")
     for r in runs:
         reached = r.steps_to(0.99)
-        print(
+        say(
             f"{r.seed:>4}  {r.final_accuracy:>9.4f}  {reached if reached is not None else '-':>11}  "
             f"{r.seconds_per_step:>8.4f}"
         )
-    print(
+    say(
         f"final accuracy {summary['final_accuracy_mean']:.4f} ± {summary['final_accuracy_sd']:.4f} "
         f"(min {summary['final_accuracy_min']:.4f}, max {summary['final_accuracy_max']:.4f}); "
         f"{summary['solved_seeds']}/{len(runs)} seeds ≥ 0.99"
     )
-    print(
+    say(
         f"operations per step {summary['flops_per_step']:.4g} (3 × batch × forward; attention "
         f"{config['attention_operations_per_example']} of "
         f"{config['forward_operations_per_example']} per example); "

@@ -5,23 +5,33 @@
 geometric grid of n (median of ≥ 5 runs after a warm-up), fits log time against log n and
 time against the predicted operation count, and compares the fitted exponent with the
 predicted one (ω = 3 for matrix products: what the kernels run). Exit status 1 when the
-measured exponent is outside the band.
+measured exponent is outside the band. With ``--n`` the largest size is priced before any
+run: above the free memory (or ``--max-memory``), or above ``--max-seconds`` when given, it
+is refused with exit status 4.
 
 ``polyth verify approx MECH --B 1,2 --eps 1e-3 [--n 64] [--d 2] [--json] [--plot FILE]``
 measures the largest error of ``method="approx"`` over random inputs with entries in
 [−B, B] against the predicted bound, for each B (degree, rank, crossover n, threshold
-B* = (ln n)^{1/k}). Exit status 1 when a measured error exceeds its bound.
+B* = (ln n)^(1/k)). Exit status 1 when a measured error exceeds its bound.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 
-from polyth.cli.arguments import add_mechanism_argument
+from polyth import limits
+from polyth.cli.arguments import (
+    Deferred,
+    add_backend_argument,
+    add_budget_arguments,
+    add_causal_argument,
+    add_mechanism_argument,
+    budget_of,
+    console,
+    say,
+    writable_file,
+)
 from polyth.errors import InputError
-from polyth.mechanism import zoo
-from polyth.verify.fit import DEFAULT_BAND
 
 FAILED = 1
 
@@ -44,50 +54,89 @@ def register(subparsers) -> None:
     )
     checks = parser.add_subparsers(dest="check", metavar="CHECK", required=True)
 
-    runtime = checks.add_parser("runtime", help="measured against predicted runtime exponent")
+    runtime = checks.add_parser(
+        "runtime",
+        help="measured against predicted runtime exponent",
+        description=__doc__.split("\n\n")[1].replace("\n", " "),
+    )
     add_mechanism_argument(runtime)
-    runtime.add_argument("--method", choices=["exact", "naive", "approx"], default="exact")
     runtime.add_argument(
-        "--n", default=None, help="comma-separated sizes, e.g. 256,512,1024 (default: chosen)"
+        "--method",
+        choices=["exact", "naive", "approx"],
+        default="exact",
+        help="the algorithm to time: exact (the plan, default), naive (every tuple) or approx "
+        "(the low-rank plan of the polynomial method)",
     )
-    runtime.add_argument("--backend", choices=["auto", "cpu", "cuda", "cudasim"], default="cpu")
-    runtime.add_argument("--causal", choices=["prefix", "nested"], default=None)
-    runtime.add_argument("--band", type=float, default=DEFAULT_BAND, help="pass band on the exponent (0.25)")
-    runtime.add_argument("--repeats", type=int, default=5, help="timed runs per size, at least 5")
-    runtime.add_argument("--d", type=int, default=None, help="head dimension (32; approx: 4)")
-    runtime.add_argument("--dv", type=int, default=None, help="value dimension (default d)")
-    runtime.add_argument("--B", type=float, default=None, help="approx: entry bound (1)")
-    runtime.add_argument("--eps", type=float, default=None, help="approx: relative error per factor (1e-3)")
     runtime.add_argument(
-        "--max-seconds", type=float, default=0.5, help="longest single run of the default grid"
+        "--n",
+        default=None,
+        help="comma-separated sizes, e.g. 256,512,1024 (default: a doubling grid chosen "
+        "to fit --max-seconds)",
     )
+    add_backend_argument(runtime)
+    add_causal_argument(runtime)
+    runtime.add_argument(
+        "--band",
+        type=float,
+        default=None,
+        help=Deferred(lambda: f"pass band on the fitted exponent (default {_default_band()})"),
+    )
+    runtime.add_argument("--repeats", type=int, default=5, help="timed runs per size, at least 5 (default 5)")
+    runtime.add_argument("--d", type=int, default=None, help="head dimension (default 32; approx: 4)")
+    runtime.add_argument("--dv", type=int, default=None, help="value width d_v (default: --d)")
+    runtime.add_argument(
+        "--B", type=float, default=None, help="approx: bound on the entries of Q (default 1)"
+    )
+    runtime.add_argument(
+        "--eps", type=float, default=None, help="approx: relative error per factor (default 1e-3)"
+    )
+    runtime.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="longest single run: of the default grid (0.5 s), or predicted for --n (refused above it)",
+    )
+    add_budget_arguments(runtime, seconds=False)
     _common(runtime)
     runtime.set_defaults(handler=run_runtime)
 
-    approx = checks.add_parser("approx", help="measured approximation error against the predicted bound")
+    approx = checks.add_parser(
+        "approx",
+        help="measured approximation error against the predicted bound",
+        description=__doc__.split("\n\n")[2].replace("\n", " "),
+    )
     add_mechanism_argument(approx)
-    approx.add_argument("--B", required=True, help="entry bound(s), comma-separated, e.g. 0.5,1,2")
+    approx.add_argument("--B", required=True, help="entry bound(s) of Q, comma-separated, e.g. 0.5,1,2")
     approx.add_argument("--eps", type=float, required=True, help="relative error per factor, in (0, 0.5)")
-    approx.add_argument("--n", type=int, default=64, help="sequence length (64)")
-    approx.add_argument("--d", type=int, default=2, help="head dimension (2: ranks stay small)")
-    approx.add_argument("--dv", type=int, default=2, help="value dimension (2)")
-    approx.add_argument("--trials", type=int, default=3, help="random instances per B (3)")
-    approx.add_argument("--causal", choices=["prefix", "nested"], default=None)
-    approx.add_argument("--backend", choices=["auto", "cpu", "cuda", "cudasim"], default="cpu")
+    approx.add_argument("--n", type=int, default=64, help="sequence length (default 64)")
+    approx.add_argument("--d", type=int, default=2, help="head dimension (default 2: ranks stay small)")
+    approx.add_argument("--dv", type=int, default=2, help="value width d_v (default 2)")
+    approx.add_argument("--trials", type=int, default=3, help="random instances per B (default 3)")
+    add_causal_argument(approx)
+    add_backend_argument(approx)
+    add_budget_arguments(approx)
     _common(approx)
     approx.set_defaults(handler=run_approx)
 
 
+def _default_band() -> float:
+    from polyth.verify.fit import DEFAULT_BAND
+
+    return DEFAULT_BAND
+
+
 def _common(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--plot", default=None, metavar="FILE", help="write a PNG figure to FILE")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--plot", default=None, metavar="FILE", help="also write a PNG figure to FILE")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
 
 
 def run_runtime(args) -> int:
+    from polyth.mechanism import zoo
     from polyth.verify import plots
     from polyth.verify.runtime import verify_runtime
 
+    writable_file(args.plot, "--plot")
     m = zoo.from_spec(args.mechanism)
     sizes = _numbers(args.n, int, "--n") if args.n else None
     result = verify_runtime(
@@ -99,12 +148,13 @@ def run_runtime(args) -> int:
         backend=args.backend,
         causal=args.causal,
         repeats=args.repeats,
-        band=args.band,
+        band=_default_band() if args.band is None else args.band,
         B=args.B,
         eps=args.eps,
         max_seconds=args.max_seconds,
         progress=not args.quiet,
         label=args.mechanism,
+        max_memory=budget_of(args)[0],
     )
     if args.plot:
         plots.runtime_figure([result], args.plot)
@@ -118,7 +168,6 @@ def run_runtime(args) -> int:
 
 
 def _print_runtime(result) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -133,30 +182,32 @@ def _print_runtime(result) -> None:
             f"{row['ns_per_operation']:.3g}",
             Text(row["steps"]),
         )
-    console = Console(file=sys.stdout, width=140)
-    console.print(table)
-    print(f"predicted: {result.prediction.basis}")
-    print(result.summary())
+    console().print(table)
+    say(f"predicted: {result.prediction.basis}")
+    say(result.summary())
 
 
 def run_approx(args) -> int:
+    from polyth.mechanism import zoo
     from polyth.verify import plots
     from polyth.verify.approx_check import sweep_B
 
+    writable_file(args.plot, "--plot")
     m = zoo.from_spec(args.mechanism)
     Bs = _numbers(args.B, float, "--B")
-    checks = sweep_B(
-        m,
-        Bs,
-        args.eps,
-        n=args.n,
-        d=args.d,
-        dv=args.dv,
-        trials=args.trials,
-        causal=args.causal,
-        backend=args.backend,
-        label=args.mechanism,
-    )
+    with limits.budget(*budget_of(args)):  # every attention and oracle call is priced against these
+        checks = sweep_B(
+            m,
+            Bs,
+            args.eps,
+            n=args.n,
+            d=args.d,
+            dv=args.dv,
+            trials=args.trials,
+            causal=args.causal,
+            backend=args.backend,
+            label=args.mechanism,
+        )
     if args.plot:
         plots.approx_figure(checks, args.plot)
     if args.json:
@@ -169,12 +220,11 @@ def run_approx(args) -> int:
 
 
 def _print_approx(checks) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     first = checks[0]
     table = Table(
-        title=f"polyth verify approx: {first.mechanism} (n = {first.n}, d = {first.d}, eps = {first.eps:g}, "
+        title=f"polyth verify approx: {first.mechanism} (n = {first.n}, d = {first.d}, ε = {first.eps:g}, "
         f"B* = (ln n)^(1/{first.k}) = {first.threshold:.3g})"
     )
     for column in (
@@ -199,6 +249,5 @@ def _print_approx(checks) -> None:
             "not run" if c.measured_error is None else f"{c.measured_error:.2e}",
             {True: "yes", False: "NO", None: "rank too large"}[c.passed],
         )
-    console = Console(file=sys.stdout, width=140)
-    console.print(table)
-    print(f"error = max |approx − exact| / Π max|V| over {first.trials} trial(s); oracle: {first.oracle}")
+    console().print(table)
+    say(f"error = max |approx − exact| / Π max|V| over {first.trials} trial(s); oracle: {first.oracle}")

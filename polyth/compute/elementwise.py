@@ -5,7 +5,9 @@ two unary factors exact and exp(2qk) replaced by its Taylor polynomial of order 
 g + 1 factor per channel. That is the low-rank plan of the mechanism
 (:func:`polyth.theory.approximation.approximate` with ``degree = g``) for this one shape,
 run fused by :func:`polyth_kernels.elementwise_attention` in O(g·n·D) (causal: prefix sums).
-The step record holds the degree and rank that ran, as for every approximate run.
+The step record holds the degree and rank that ran, as for every approximate run, and the
+range R of the scores at the inputs and the relative error of T_g there against the exp
+form it approximates (infinite when R ≥ g + 1).
 
 Example::
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import polyth_kernels
 from polyth.compute.inputs import Inputs
-from polyth.compute.low_rank import plan_for
+from polyth.compute.low_rank import plan_for, table_records
 from polyth.compute.records import timed_kernel
 from polyth.mechanism import Mechanism
 from polyth.mechanism.similarity import Exp, Taylor
@@ -51,6 +53,6 @@ def run_elementwise(m: Mechanism, inputs: Inputs, backend: str, options: dict):
         causal=inputs.causal is not None,
         backend=backend,
     )
-    ran = {"support": table.support, "symbol": table.symbol, "degree": table.degree, "rank": table.degree + 1}
-    records[0].extra["tables"] = [ran]
+    records[0].extra["tables"] = table_records(approximation, inputs.dtype)
+    records[0].extra["output_error"] = approximation.output_error
     return out, records

@@ -20,6 +20,9 @@ plan's step kind picks the kernel:
   :func:`polyth_kernels.hyperedge_pass` (online reduction, the n^s scores are never stored);
 - ``prefix_sum``: a threshold [l_b ≤ l_p] (or ≥) with p in no other factor:
   :func:`polyth_kernels.prefix_scan`;
+- ``prefix_stream`` then ``stream_read``: the prefix sum of b and the elimination of u that
+  reads it, one pass along p by :func:`polyth_kernels.stream_pass` (the scan's message is
+  never stored: the scan step only hands its table and factors to the read);
 - ``matmul``: two groups meeting in b and batch variables: :func:`polyth_kernels.lse_matmul`;
 - ``contraction`` otherwise: materialise the product over the union, :func:`polyth_kernels.reduce_lse`.
 """
@@ -53,6 +56,7 @@ class LiveFactor:
     W: np.ndarray | None = None
     table: SupportTable | None = None
     threshold: tuple[int, int] | None = None
+    streamed: tuple | None = None  # a prefix_stream's message: (b, its table, its factors on b)
 
     @property
     def is_lazy_table(self) -> bool:
@@ -114,6 +118,10 @@ class Elimination:
             kernel, result = "edge_pass", self._edge(b, others[0], unary)
         elif step.kind == "prefix_sum":
             kernel, result = "prefix_scan", self._prefix(b, step.partner, inputs)
+        elif step.kind == "prefix_stream":  # runs inside the next step's stream_pass
+            kernel, result = "stream_pass (with the next step)", self._defer(b, step.partner, inputs)
+        elif step.kind == "stream_read":
+            kernel, result = "stream_pass", self._stream(b, others, unary)
         elif step.kind == "matmul":
             kernel = "lse_matmul"
             result, extra["recomputed"] = self._matmul(b, step, unary)
@@ -171,12 +179,21 @@ class Elimination:
         return LiveFactor(rest, L=logz, W=out if W is not None else None)
 
     def _product(self, factors: list[LiveFactor], union: tuple[int, ...]):
+        """Σ of the factors' log-tables and Π of their values on ``union``: one new array each,
+        accumulated in place (a factor's own arrays are never written)."""
         L_total, W_total = None, None
+        own_L = own_W = False  # whether the running sum and product are arrays made here
         for f in factors:
             L, W = self.expand(f, union)
-            L_total = L if L_total is None else L_total + L
+            if L_total is None:
+                L_total = L
+            else:
+                L_total, own_L = _accumulate(L_total, L, np.add, own_L), True
             if W is not None:
-                W_total = W if W_total is None else W_total * W
+                if W_total is None:
+                    W_total = W
+                else:
+                    W_total, own_W = _accumulate(W_total, W, np.multiply, own_W), True
         batch = max(x.shape[0] for x in [L_total] + ([W_total] if W_total is not None else []))
         L_total = np.broadcast_to(L_total, (batch,) + (self.n,) * len(union))
         if W_total is not None:
@@ -214,6 +231,41 @@ class Elimination:
         if suffix:
             logz, out = logz[..., ::-1], (None if out is None else out[..., ::-1, :])
         return LiveFactor(union[:-1] + (p,), L=np.ascontiguousarray(logz), W=out)
+
+    def _defer(self, b: int, p: int, inputs: list[LiveFactor]) -> LiveFactor:
+        """The message of a ``prefix_stream`` step: its table {u, b} and factors on b, kept for
+        :meth:`_stream` (nothing is computed here)."""
+        (table,) = [f for f in inputs if f.table is not None]
+        (u,) = [v for v in table.scope if v != b]
+        unary = [f for f in inputs if f.scope == (b,)]
+        return LiveFactor(tuple(sorted((u, p))), streamed=(b, table, unary))
+
+    def _stream(self, u: int, others: list[LiveFactor], unary: list[LiveFactor]) -> LiveFactor:
+        """``stream_read``: eliminate u and the streamed b in one pass along p."""
+        (message,) = [f for f in others if f.streamed is not None]
+        (table,) = [f for f in others if f.table is not None]
+        b, inner, inner_unary = message.streamed
+        (p,) = [v for v in table.scope if v != u]
+        nb, n = table.table.features[p].shape[:2]
+
+        def full(bias):
+            return None if bias is None else np.broadcast_to(bias, (nb, n))
+
+        bias_u, Wu = self._unary_bias_and_values(u, unary)
+        bias_b, Wb = self._unary_bias_and_values(b, inner_unary)
+        logz, out = polyth_kernels.stream_pass(
+            table.table.features[p],
+            table.table.features[u],
+            inner.table.features[u],
+            inner.table.features[b],
+            Wu=None if Wu is None else np.broadcast_to(Wu, (nb, n, Wu.shape[-1])),
+            Wb=None if Wb is None else np.broadcast_to(Wb, (nb, n, Wb.shape[-1])),
+            bias_u=full(bias_u),
+            bias_b=full(bias_b),
+            masked=table.threshold == (u, p),
+            backend=self.backend,
+        )
+        return LiveFactor((p,), L=logz, W=out if Wu is not None or Wb is not None else None)
 
     def _matmul(self, b: int, step, unary: list[LiveFactor]):
         """out(batch, U1, U2) = Σ_b A(batch, U1, b) · B(batch, U2, b): the batch variables fold into
@@ -283,6 +335,13 @@ class Elimination:
             W = f.W if f.scope == (query,) else f.W[:, None, :]
             result = W if result is None else result * W
         return result
+
+
+def _accumulate(total: np.ndarray, x: np.ndarray, op, owned: bool) -> np.ndarray:
+    """op(total, x), into ``total`` when this product owns it and its shape holds the result."""
+    if owned and total.flags.writeable and np.broadcast_shapes(total.shape, x.shape) == total.shape:
+        return op(total, x, out=total)
+    return op(total, x)
 
 
 def live_factors(plan: Plan, Q: tuple[np.ndarray, ...], V: dict[int, np.ndarray], scale: float):

@@ -1,10 +1,12 @@
 """``polyth.attention``: the one front door of the compute layer.
 
 Every call goes the same way: check the mechanism, the method and its options; validate and
-cast the arrays (:func:`polyth.compute.inputs.prepare`); resolve the backend; run the
-executor registered for the (method, similarity) pair; time it; refuse a non-finite output
-(:class:`polyth.NumericalError`); return the output in the inputs' shape and dtype, or a
-:class:`~polyth.compute.records.Timed` record with every step.
+cast the arrays (:func:`polyth.compute.inputs.prepare`); resolve the backend; price the call
+from the plan its executor runs and refuse it if it cannot fit (:mod:`polyth.compute.budget`:
+:class:`polyth.BudgetError` before any allocation, also above ``max_memory`` or
+``max_seconds``); run the executor registered for the (method, similarity) pair; time it;
+refuse a non-finite output (:class:`polyth.NumericalError`); return the output in the inputs'
+shape and dtype, or a :class:`~polyth.compute.records.Timed` record with every step.
 
 The registry :data:`EXECUTORS` maps (method, similarity kind) to the executors that can run
 it, each with the options it takes; the first whose ``accepts`` holds runs:
@@ -40,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from polyth.compute import elementwise
+from polyth.compute import budget, elementwise
 from polyth.compute.backend import resolve as resolve_backend
 from polyth.compute.exact import run_exact
 from polyth.compute.feature_map import run_linear, run_quadratic
@@ -48,7 +50,7 @@ from polyth.compute.inputs import prepare
 from polyth.compute.low_rank import run_low_rank
 from polyth.compute.naive import run_naive
 from polyth.compute.records import Timed
-from polyth.errors import InputError, NumericalError
+from polyth.errors import BudgetError, InputError, NumericalError
 from polyth.mechanism import Mechanism
 from polyth.mechanism.similarity import Exp, FeatureMap, Taylor
 
@@ -118,6 +120,50 @@ def _options(m: Mechanism, method: str, executor: Executor, given: dict) -> dict
     return {name: value for name, value in given.items() if name in executor.options}
 
 
+def _admit(m, Q, V, method, backend, causal, given, dtype, max_memory, max_seconds):
+    """Everything ``attention`` checks before it runs: the mechanism, method and options, the
+    arrays, the backend, and the budget. Returns (executor, options, inputs, backend)."""
+    if not isinstance(m, Mechanism):
+        raise InputError(f"expected a polyth.Mechanism, got {type(m).__name__}")
+    executor = _executor(m, method)
+    options = _options(m, method, executor, given)
+    inputs = prepare(m, Q, V, causal=causal, dtype=dtype)
+    backend = resolve_backend(backend)
+    budget.check(executor.run, m, inputs, options, max_memory, max_seconds)
+    return executor, options, inputs, backend
+
+
+def admit(
+    m: Mechanism,
+    Q,
+    V,
+    method: str = "exact",
+    backend: str = "auto",
+    causal: str | None = None,
+    B: float | None = None,
+    eps: float | None = None,
+    degree: int | None = None,
+    dtype=None,
+    max_memory: float | None = None,
+    max_seconds: float | None = None,
+) -> None:
+    """Raise now what :func:`attention` with these arguments would raise before running (bad
+    input, an unavailable backend, :class:`polyth.BudgetError`), without running it: for a
+    caller about to start long work (a grid of sizes, many instances)."""
+    _admit(
+        m,
+        Q,
+        V,
+        method,
+        backend,
+        causal,
+        {"B": B, "eps": eps, "degree": degree},
+        dtype,
+        max_memory,
+        max_seconds,
+    )
+
+
 def attention(
     m: Mechanism,
     Q,
@@ -130,6 +176,8 @@ def attention(
     degree: int | None = None,
     dtype=None,
     return_timings: bool = False,
+    max_memory: float | None = None,
+    max_seconds: float | None = None,
 ):
     """Poly-attention output ``Att[l1]`` for every query position (docs/design.md §1).
 
@@ -139,15 +187,31 @@ def attention(
     low-rank plan, with ``B`` and ``eps`` or an explicit ``degree``). ``backend``:
     ``auto|cpu|cuda|cudasim``. Returns the output in the inputs' dtype and shape, or a
     :class:`~polyth.compute.records.Timed` record (``return_timings=True``).
+
+    Refused with :class:`polyth.BudgetError`, before anything is allocated, when the predicted
+    peak memory exceeds the memory this process can still allocate or ``max_memory`` (bytes),
+    or the predicted time at this machine's measured rate exceeds ``max_seconds``.
     """
-    if not isinstance(m, Mechanism):
-        raise InputError(f"expected a polyth.Mechanism, got {type(m).__name__}")
-    executor = _executor(m, method)
-    options = _options(m, method, executor, {"B": B, "eps": eps, "degree": degree})
-    inputs = prepare(m, Q, V, causal=causal, dtype=dtype)
-    backend = resolve_backend(backend)
+    executor, options, inputs, backend = _admit(
+        m,
+        Q,
+        V,
+        method,
+        backend,
+        causal,
+        {"B": B, "eps": eps, "degree": degree},
+        dtype,
+        max_memory,
+        max_seconds,
+    )
     start = time.perf_counter()
-    out, steps = executor.run(m, inputs, backend, options)
+    try:
+        out, steps = executor.run(m, inputs, backend, options)
+    except MemoryError as exc:  # the estimate fitted, the machine did not (another process took it)
+        raise BudgetError(
+            f"the {method} attention ran out of memory ({exc}) although its predicted peak fitted when it "
+            "started: another process may have taken the memory; retry, or use a smaller n"
+        ) from None
     seconds = time.perf_counter() - start
     if not np.isfinite(out).all():
         raise NumericalError(

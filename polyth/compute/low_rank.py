@@ -38,13 +38,16 @@ Example::
     >>> V = {2: rng.standard_normal((16, 2)), 3: rng.standard_normal((16, 2))}
     >>> run = polyth.attention(zoo.path(3), Q, V, method="approx", B=1, eps=1e-3, return_timings=True)
     >>> [(t["degree"], t["rank"]) for t in run.tables]
-    [(4, 15), (4, 15)]
+    [(6, 28), (6, 28)]
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import string
 import time
+import warnings
 
 import numpy as np
 
@@ -52,10 +55,10 @@ import polyth_kernels
 from polyth.compute.inputs import Inputs, fold_channels, unfold_channels
 from polyth.compute.records import StepRecord
 from polyth.compute.tables import support_tables
-from polyth.errors import InputError, NumericalError
+from polyth.errors import AccuracyWarning, InputError, NumericalError
 from polyth.mechanism import Mechanism
 from polyth.theory.approximation import Approximation, approximate
-from polyth.theory.plan import Plan
+from polyth.theory.plan import Plan, written_form
 
 _BATCH, _CHANNEL = "Z", "Y"
 _LETTERS = string.ascii_letters.replace(_BATCH, "").replace(_CHANNEL, "")
@@ -75,45 +78,104 @@ class _Dense:
         return _BATCH + "".join(_LETTERS[v] for v in self.scope) + (_CHANNEL if self.channel else "")
 
 
-def entry_bound(inputs: Inputs, B: float | None) -> float:
-    """The entry bound the approximation is built for: B (checked against the inputs) or, when
-    only a degree is given, the inputs' actual largest |entry| (for the error it reports)."""
+def entry_bound(inputs: Inputs, B: float | None, degree: int | None = None) -> float:
+    """The entry bound the approximation is built for: B (checked against the inputs) or, when a
+    degree is given, the inputs' actual largest |entry|, so that the error it reports is the
+    bound at the inputs' range."""
+    if B is not None and (isinstance(B, bool) or not isinstance(B, (int, float)) or not 0 < B < math.inf):
+        raise InputError(f"B (the bound on every entry of Q) must be a positive finite number, got {B!r}")
     peak = max(float(np.abs(q).max()) for q in inputs.Q)
-    if B is None:
-        return peak if peak > 0 else 1.0
-    if peak > B:
+    if B is not None and peak > B:
         raise InputError(
             f"an entry of Q has magnitude {peak:.4g} > B = {B}: the error bound assumes every "
             "entry lies in [−B, B]; pass a larger B"
         )
+    if B is None or degree is not None:
+        return peak if peak > 0 else 1.0
     return float(B)
 
 
 def plan_for(m: Mechanism, inputs: Inputs, B=None, eps=None, degree=None) -> Approximation:
     """The theory's approximation for these inputs: the degrees for ``eps`` at entry bound B,
-    or ``degree`` for every table (a Taylor similarity fixes it to its order)."""
+    or ``degree`` for every table (a Taylor similarity fixes it to its order), its errors then
+    at the inputs' actual range and held against ``eps`` if given."""
     if degree is None and (B is None or eps is None):
         raise InputError('method="approx" needs B and eps (entry bound and relative error) or degree=')
-    if degree is not None and eps is not None:
-        raise InputError("give eps (with B) or degree, not both")
-    return approximate(
-        m, entry_bound(inputs, B), eps=eps, d=inputs.d, causal=inputs.causal, dv=inputs.dv, degree=degree
-    )
+    bound = entry_bound(inputs, B, degree)
+    return _approximation(written_form(m), m, bound, eps, inputs.d, inputs.causal, inputs.dv, degree)
+
+
+@functools.lru_cache(maxsize=64)
+def _approximation(form, m, bound, eps, d, causal, dv, degree) -> Approximation:
+    """:func:`approximate`, once per mechanism as written and sizes: the budget and the executor
+    of one call ask for the same one (``form`` keeps renamed mechanisms apart)."""
+    return approximate(m, bound, eps=eps, d=d, causal=causal, dv=dv, degree=degree)
+
+
+def rounding(R: float, dtype) -> float:
+    """The relative rounding error of an accurate Taylor sum for e^x at x = −R, about u·e^{2R}: its
+    terms reach e^R in magnitude (Σ_p R^p/p!) while the sum is e^{−R} (u the dtype's epsilon).
+    The error bound of the theory is for exact arithmetic; this is what floating point adds."""
+    return float(np.finfo(dtype).eps) * math.exp(min(2 * R, 700.0))
+
+
+def table_records(approximation: Approximation, dtype) -> list[dict]:
+    """What each approximated table runs with and the error it gives: support, degree, rank, the
+    range R of its scores, its relative error ε at that range (inf: no useful bound) and the
+    rounding :func:`rounding` adds in ``dtype``."""
+    return [
+        {
+            "support": f.support,
+            "symbol": f.symbol,
+            "degree": f.degree,
+            "rank": f.rank,
+            "R": f.R,
+            "error": f.error,
+            "rounding": rounding(f.R, dtype),
+        }
+        for f in approximation.factors
+    ]
+
+
+def warn_accuracy(approximation: Approximation, dtype) -> None:
+    """An :class:`polyth.AccuracyWarning` for each table whose error at the range exceeds eps (a
+    degree given beside eps) or is infinite (R ≥ degree + 1), or whose rounding in ``dtype``
+    exceeds eps; the figures are in the record too."""
+    if approximation.eps is None:
+        return
+    for f in approximation.factors:
+        if rounding(f.R, dtype) > approximation.eps:
+            warnings.warn(
+                f"the Taylor sum of the table {'·'.join(f.support)} cancels: its terms reach e^R with R = "
+                f"{f.R:.4g} where exp is e^−R, so {np.dtype(dtype).name} rounding can reach "
+                f"{rounding(f.R, dtype):.3g} relative, above eps = {approximation.eps:g}, whatever the "
+                "degree; use float64 or a smaller B",
+                AccuracyWarning,
+                stacklevel=4,
+            )
+    for f in approximation.over_eps:
+        warnings.warn(
+            f"Taylor degree {f.degree} on the table {'·'.join(f.support)} has relative error "
+            f"{f.error:.3g} at the inputs' range R = {f.R:.4g}, above eps = {approximation.eps:g}"
+            f"{' (no useful bound: R ≥ degree + 1)' if math.isinf(f.error) else ''}; the output bound is "
+            f"{approximation.output_error:.3g} × Π max|V|: raise the degree, or drop it to choose one from "
+            "eps",
+            AccuracyWarning,
+            stacklevel=4,
+        )
 
 
 def run_low_rank(m: Mechanism, inputs: Inputs, backend: str, options: dict):
     """Execute the low-rank plan of ``plan_for(m, inputs, **options)``; records hold what ran."""
     approximation = plan_for(m, inputs, **options)
+    warn_accuracy(approximation, inputs.dtype)
     Q, V = inputs.Q, dict(inputs.V)
     if m.per_channel:
         Q, V = fold_channels(inputs)
     start = time.perf_counter()
-    live, tables = _initial(approximation.plan, approximation, Q, V, m.scale_for(inputs.d), backend)
-    records = [
-        StepRecord(
-            -1, "taylor_features", "monomial_features", time.perf_counter() - start, (), {"tables": tables}
-        )
-    ]
+    live = _initial(approximation.plan, approximation, Q, V, m.scale_for(inputs.d), backend)
+    extra = {"tables": table_records(approximation, inputs.dtype), "output_error": approximation.output_error}
+    records = [StepRecord(-1, "taylor_features", "monomial_features", time.perf_counter() - start, (), extra)]
     out = _Elimination(live, inputs.n, inputs.dtype, records).run(approximation.plan)
     if m.per_channel:
         out = unfold_channels(out, inputs)
@@ -121,11 +183,10 @@ def run_low_rank(m: Mechanism, inputs: Inputs, backend: str, options: dict):
 
 
 def _initial(plan: Plan, approximation: Approximation, Q, V, scale: float, backend: str):
-    """The plan's initial factors as dense arrays, and the tables as they are run."""
+    """The plan's initial factors as dense arrays (each table's rank as the theory gave it)."""
     by_support = {t.support: t for t in support_tables(plan.mechanism, Q, scale, per_channel=False)}
     chosen = {f.monomials: f for f in approximation.factors}
     features: dict[tuple[int, ...], dict[int, np.ndarray]] = {}
-    ran = []
     live: dict[int, _Dense] = {}
     for f in plan.factors:
         if f.kind == "features":
@@ -134,14 +195,8 @@ def _initial(plan: Plan, approximation: Approximation, Q, V, scale: float, backe
                 factor = chosen[f.monomials]
                 features[f.monomials] = _taylor_features(table, factor.degree, backend)
                 rank = next(iter(features[f.monomials].values())).shape[-1]
-                ran.append(
-                    {
-                        "support": factor.support,
-                        "symbol": factor.symbol,
-                        "degree": factor.degree,
-                        "rank": rank,
-                    }
-                )
+                if rank != factor.rank:
+                    raise AssertionError(f"the features have rank {rank}, the theory {factor.rank}")
             live[f.id] = _Dense(f.scope, features[f.monomials][f.scope[0]], False)
         elif f.kind == "scores":  # a table on one variable stays exact
             (a,) = f.scope
@@ -155,7 +210,7 @@ def _initial(plan: Plan, approximation: Approximation, Q, V, scale: float, backe
             live[f.id] = _Dense(f.scope, None, False, pair=f.threshold)
         else:
             raise AssertionError(f"a low-rank plan has no initial {f.kind} factor")
-    return live, ran
+    return live
 
 
 def _taylor_features(table, g: int, backend: str) -> dict[int, np.ndarray]:
@@ -251,9 +306,11 @@ class _Elimination:
         for f in factors:
             if not f.channel:
                 continue  # a scalar factor on the query cancels in the ratio
-            if f.scope != (0,):
+            if f.scope not in ((0,), ()):
                 raise AssertionError(f"factor on {f.scope} left after elimination")
-            result = f.X if result is None else result * f.X
+            X = f.X if f.scope == (0,) else f.X[:, None, :]  # a component apart from the query
+            result = X if result is None else result * X
+        result = np.broadcast_to(result, (result.shape[0], self.n, result.shape[-1]))
         den = result[..., -1]
         if not (np.isfinite(result).all() and (den > 0).all()):
             raise NumericalError(

@@ -19,7 +19,8 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Iterable, Sequence
+import textwrap
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -27,6 +28,7 @@ import networkx as nx
 import sympy
 
 from polyth.errors import PolyError
+from polyth.mechanism import notation
 from polyth.mechanism.parse import check_expr, parse_polynomial
 from polyth.mechanism.similarity import Exp, FeatureMap, Taylor, check_similarity
 
@@ -82,6 +84,8 @@ class Mechanism:
         per_channel: bool = False,
         name: str | None = None,
         similarity: Exp | Taylor | FeatureMap | None = None,
+        *,
+        labels: Sequence[Hashable] | None = None,
     ):
         variables = tuple(variables)
         monomials = tuple(monomials)
@@ -136,6 +140,9 @@ class Mechanism:
         self._name = name
         self._similarity = Exp() if similarity is None else similarity
         check_similarity(self._similarity, self)
+        if labels is not None and len(labels) != t:
+            raise PolyError(f"{len(labels)} labels for {t} variables")
+        self._labels = None if labels is None else tuple(labels)
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -155,7 +162,8 @@ class Mechanism:
 
         Text is parsed by :func:`polyth.parse.parse_polynomial` (never executed). The
         variables are ordered query first, then the others in natural order (x2 < x10).
-        ``values`` names the value variables by name or 1-based position.
+        Variables are named x1, x2, … unless ``variables`` lists other names (then ``query``
+        names the query). ``values`` names the value variables by name or 1-based position.
         """
         if isinstance(polynomial, str):
             expr = parse_polynomial(polynomial, list(variables) if variables else None)
@@ -200,9 +208,9 @@ class Mechanism:
     @classmethod
     def from_hypergraph(
         cls,
-        edges: Iterable[Sequence[int]] | nx.Graph,
-        query: int = 1,
-        values: Iterable[int | str] | None = None,
+        edges: Iterable[Sequence[Hashable]] | nx.Graph,
+        query: Hashable | None = None,
+        values: Iterable[Hashable] | None = None,
         untied: bool = False,
         scale: float | None = None,
         per_channel: bool = False,
@@ -211,46 +219,145 @@ class Mechanism:
     ) -> Mechanism:
         """Build a mechanism whose monomials are the hyperedges, each with coefficient 1.
 
-        ``edges`` is an iterable of tuples of variable indices (``(1, 2)`` is x1·x2) or a
-        networkx graph whose nodes are positive integers; ``query`` is the query's index.
+        ``edges`` is an iterable of hyperedges, each a tuple of vertex labels (``(1, 2, 3)`` is
+        x1·x2·x3), or a networkx graph (:meth:`from_graph`). A hyperedge given twice is one
+        monomial with coefficient 2. Labels are any hashable values:
+
+        * positive integers are the variables' indices: vertex 5 is x5, and the query is
+          vertex 1 unless ``query`` names another;
+        * any other labels (0-based integers, strings, tuples) name the query by ``query``;
+          it becomes x1 and the other vertices x2, x3, … in sorted order (strings in natural
+          order, x2 < x10; order of first appearance when labels do not compare).
+
+        :attr:`labels` keeps the vertex of every variable, and :meth:`describe` shows it.
+        ``values`` are vertex labels too (default: every vertex but the query).
+
+            >>> Mechanism.from_hypergraph([("q", "k"), ("k", "v")], query="q").labels
+            {'x1': 'q', 'x2': 'k', 'x3': 'v'}
         """
         if isinstance(edges, nx.Graph):
-            if edges.is_directed() or edges.is_multigraph():
-                raise PolyError("pass an undirected simple networkx graph")
-            isolated = list(nx.isolates(edges))
-            if isolated:
-                raise PolyError(f"vertices {isolated} lie on no edge")
-            edges = list(edges.edges())
+            return cls.from_graph(edges, query, values, untied, scale, per_channel, name, similarity)
         try:
             hyperedges = [tuple(edge) for edge in edges]
         except TypeError as exc:
-            raise PolyError("hyperedges must be tuples of variable indices, e.g. [(1, 2), (2, 3)]") from exc
+            raise PolyError("hyperedges must be tuples of vertices, e.g. [(1, 2), (2, 3)]") from exc
+        return cls._from_labelled(
+            hyperedges,
+            query,
+            values,
+            dict(untied=untied, scale=scale, per_channel=per_channel, name=name, similarity=similarity),
+        )
+
+    @classmethod
+    def from_graph(
+        cls,
+        graph: nx.Graph,
+        query: Hashable | None = None,
+        values: Iterable[Hashable] | None = None,
+        untied: bool = False,
+        scale: float | None = None,
+        per_channel: bool = False,
+        name: str | None = None,
+        similarity: Exp | Taylor | FeatureMap | None = None,
+    ) -> Mechanism:
+        """The mechanism of a networkx graph: one monomial x_a·x_b per edge (Chakrabarti, Pitassi,
+        Alman 2026: a graph is the hypergraph of a degree-2 attention polynomial).
+
+        The query is the node named by ``query``, or else the one node whose attribute
+        ``query`` is true (``G.nodes[v]["query"] = True``, as in :attr:`hypergraph`). Node
+        labels and the variables' names follow :meth:`from_hypergraph`: any hashable labels,
+        the query becomes x1 and the mapping is kept in :attr:`labels`. A ``MultiGraph``'s
+        parallel edges add up to the monomial's coefficient; edge attributes (weights) are not
+        read, so a weighted polynomial is written with :meth:`from_polynomial`. Directed graphs,
+        self-loops and nodes on no edge are refused: a monomial x_a·x_b has no direction, a
+        loop would be a power, a lone node a variable in no monomial.
+
+            >>> import networkx as nx
+            >>> Mechanism.from_graph(nx.path_graph(3), query=0).polynomial
+            x1*x2 + x2*x3
+        """
+        if not isinstance(graph, nx.Graph):
+            raise PolyError(f"expected a networkx graph, got {type(graph).__name__}")
+        if graph.is_directed():
+            raise PolyError(
+                "a directed graph has no meaning here: the monomial x_a·x_b has no direction; "
+                "pass graph.to_undirected()"
+            )
+        loops = sorted(map(repr, {a for a, b in nx.selfloop_edges(graph)}))
+        if loops:
+            raise PolyError(
+                f"self-loops at {', '.join(loops)}: a loop would be a power x_a², which a graph cannot "
+                "say; write the polynomial with Mechanism.from_polynomial"
+            )
+        isolated = list(nx.isolates(graph))
+        if isolated:
+            raise PolyError(f"nodes {isolated} lie on no edge: every variable must appear in a monomial")
+        marked = [v for v, is_query in graph.nodes(data="query") if is_query]
+        if len(marked) > 1:
+            raise PolyError(f"nodes {marked} are all marked as the query; mark one")
+        if marked:
+            if query is not None and query != marked[0]:
+                raise PolyError(f"query={query!r} disagrees with the node marked as the query, {marked[0]!r}")
+            query = marked[0]
+        options = dict(untied=untied, scale=scale, per_channel=per_channel, name=name, similarity=similarity)
+        return cls._from_labelled([tuple(edge) for edge in graph.edges()], query, values, options)
+
+    @classmethod
+    def _from_labelled(cls, hyperedges: list[tuple], query, values, options: dict) -> Mechanism:
+        """The mechanism whose monomials are ``hyperedges`` of vertex labels (see from_hypergraph)."""
         if not hyperedges:
             raise PolyError("the hypergraph has no edges")
-        vertices = set()
+        vertices: dict[Hashable, None] = {}  # in order of first appearance
         for edge in hyperedges:
             if not edge:
                 raise PolyError("an empty hyperedge is a constant term, which cancels in the softmax")
             for v in edge:
-                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                    raise PolyError(f"vertex {v!r} in hyperedge {edge} is not a positive integer")
+                if isinstance(v, bool):
+                    raise PolyError(
+                        f"vertex {v!r} in hyperedge {edge} is a bool; label vertices by ints or strings"
+                    )
+                try:
+                    vertices.setdefault(v)
+                except TypeError:
+                    raise PolyError(f"vertex {v!r} in hyperedge {edge} is not hashable") from None
             if len(set(edge)) != len(edge):
                 raise PolyError(f"hyperedge {edge} repeats a vertex; write powers as a polynomial")
-            vertices.update(edge)
-        if not isinstance(query, int) or query not in vertices:
+        indices = all(isinstance(v, int) and v >= 1 for v in vertices)
+        if query is None:
+            if not indices:
+                first = next(iter(vertices))
+                raise PolyError(
+                    "the vertices are not the indices 1, 2, …, so no vertex is x1 by default: name the "
+                    f"query, e.g. query={first!r}, or mark its node with the attribute query=True"
+                )
+            query = 1
+        try:
+            on_an_edge = query in vertices
+        except TypeError:
+            on_an_edge = False
+        if not on_an_edge:
             raise PolyError(f"the query vertex {query!r} lies on no hyperedge")
-        order = [f"x{query}"] + [f"x{v}" for v in sorted(vertices) if v != query]
-        position = {int(name[1:]): a for a, name in enumerate(order)}
+        others = [v for v in _label_order(vertices) if v != query]
+        labels = [query] + others
+        if indices:
+            variables = [f"x{v}" for v in labels]
+        else:
+            variables = [f"x{a + 1}" for a in range(len(labels))]
+        position = {v: a for a, v in enumerate(labels)}
         merged: dict[tuple[int, ...], int] = {}
         for edge in hyperedges:
-            powers = [0] * len(order)
+            powers = [0] * len(labels)
             for v in edge:
                 powers[position[v]] = 1
             merged[tuple(powers)] = merged.get(tuple(powers), 0) + 1
         monomials = [Monomial(sympy.Integer(c), p) for p, c in merged.items()]
-        return cls(
-            order, monomials, _value_positions(values, order), untied, scale, per_channel, name, similarity
-        )
+        if values is not None:
+            values = [values] if isinstance(values, (str, int)) else list(values)
+            unknown = [v for v in values if v not in position]
+            if unknown:
+                raise PolyError(f"value vertices {unknown} are not vertices of the hypergraph")
+            values = [position[v] for v in values]
+        return cls(variables, monomials, values, labels=labels, **options)
 
     def replace(self, **changes) -> Mechanism:
         """A copy with some of ``values``, ``untied``, ``scale``, ``per_channel``, ``name``,
@@ -269,7 +376,7 @@ class Mechanism:
         if "values" in changes and changes["values"] is not None:
             changes["values"] = _value_positions(changes["values"], self._variables)
         fields.update(changes)
-        return Mechanism(self._variables, self._monomials, **fields)
+        return Mechanism(self._variables, self._monomials, **fields, labels=self._labels)
 
     # ---------------------------------------------------------------- properties
     @property
@@ -280,6 +387,14 @@ class Mechanism:
     @property
     def query(self) -> str:
         return self._variables[0]
+
+    @property
+    def labels(self) -> dict[str, Hashable] | None:
+        """The vertex each variable stands for, when built from a graph or hyperedges; else None.
+
+        ``Mechanism.from_graph(nx.path_graph(3), query=0).labels == {"x1": 0, "x2": 1, "x3": 2}``.
+        """
+        return None if self._labels is None else dict(zip(self._variables, self._labels))
 
     @property
     def t(self) -> int:
@@ -384,7 +499,16 @@ class Mechanism:
         """The bipartite factor graph: variable nodes, monomial nodes ``m0, m1, …``."""
         graph = nx.Graph()
         for a, v in enumerate(self._variables):
-            graph.add_node(v, bipartite=0, kind="variable", position=a, query=a == 0, value=a in self._values)
+            label = v if self._labels is None else self._labels[a]
+            graph.add_node(
+                v,
+                bipartite=0,
+                kind="variable",
+                position=a,
+                query=a == 0,
+                value=a in self._values,
+                label=label,
+            )
         for i, mono in enumerate(self._monomials):
             graph.add_node(f"m{i}", bipartite=1, kind="monomial", coefficient=mono.value, degree=mono.degree)
             for a in mono.support:
@@ -507,62 +631,158 @@ class Mechanism:
     def _scale_text(self) -> str:
         if isinstance(self._similarity, FeatureMap):
             return "none (sim = φ(q)·φ(k))"
-        return "1/d" if self._scale is None else str(self._scale)
+        return "1/d" if self._scale is None else f"{self._scale:g}"
+
+    def _term(self, mono: Monomial) -> sympy.Expr:
+        """The monomial without its coefficient, as a sympy product."""
+        symbols = [sympy.Symbol(v, real=True) for v in self._variables]
+        return sympy.Mul(*[s**p for s, p in zip(symbols, mono.powers)])
+
+    @property
+    def relabelled(self) -> bool:
+        """Whether the variables were renamed from vertex labels (so :attr:`labels` is worth showing)."""
+        return self._labels is not None and any(
+            v != f"x{label}" for v, label in zip(self._variables, self._labels)
+        )
+
+    def text(self) -> str:
+        """The attention polynomial as terminal mathematics, e.g. ``h = x1·x2 + x2·x3`` (its
+        variables in their order, query first; :mod:`polyth.mechanism.notation`)."""
+        return f"h = {notation.text(self.polynomial, self._variables)}"
+
+    def latex(self) -> str:
+        """The attention polynomial in LaTeX (math mode, no ``$``), e.g. ``h = x_{1} x_{2} + x_{2} x_{3}``."""
+        return f"h = {notation.latex(self.polynomial, self._variables)}"
 
     def _repr_latex_(self) -> str:
-        return f"$h = {sympy.latex(self.polynomial)}$"
+        return f"${self.latex()}$"
 
-    def describe(self) -> str:
-        """A multi-line summary: polynomial, variables, monomials, degree, tree, hyperedges."""
-        lines = [
-            f"mechanism   {self._name or '(unnamed)'}",
-            f"polynomial  h = {sympy.sstr(self.polynomial)}",
-            f"variables   {', '.join(self._variables)} (t = {self.t}, query {self.query})",
-            f"values      {', '.join(self._variables[a] for a in self._values)}",
-            f"degree      k = {self.k}",
-            f"tree        {'yes' if self.is_tree else 'no'}",
-            f"connected   {'yes' if self.is_connected else 'no'}",
-            f"paper class {'yes' if self.in_paper_class else 'no (multilinear 0/1 results may not apply)'}",
-            f"options     untied={self._untied} per_channel={self._per_channel} scale={self._scale_text()}",
-            f"similarity  {self._similarity.describe()}",
-            "monomials",
+    def describe(self, width: int = 80) -> str:
+        """A summary in lines of at most ``width`` characters: polynomial, variables, options, monomials,
+        hyperedges; the vertex of every variable when built from a graph with other labels."""
+        inputs = "untied: one Q per monomial and variable" if self._untied else "tied: one Q per variable"
+        channels = (
+            "per channel: output channel c uses coordinate c only"
+            if self._per_channel
+            else "shared: every coordinate scores every output channel"
+        )
+        polynomial = re.split(r" (?=[+-] )", self.text())
+        fields = [
+            ("mechanism", [self._name or "(unnamed)"]),
+            ("polynomial", polynomial),
+            ("variables", _listed(self._variables) + [f"(t = {self.t}, query {self.query})"]),
         ]
-        for mono in self._monomials:
-            term = "·".join(
-                self._variables[a] + (f"^{p}" if p > 1 else "") for a, p in enumerate(mono.powers) if p
+        if self.relabelled:
+            fields.append(
+                ("labels", _listed(f"{v} = {label}" for v, label in zip(self._variables, self._labels)))
             )
-            lines.append(f"  {str(mono.coefficient):>8}  {term}")
-        edges = ", ".join("{" + ", ".join(self._variables[a] for a in s) + "}" for s in self.supports)
-        lines.append(f"hyperedges  {edges}")
+        fields += [
+            ("values", _listed(self._variables[a] for a in self._values)),
+            ("degree", [f"k = {self.k}"]),
+            ("tree", ["yes" if self.is_tree else "no"]),
+            ("connected", ["yes" if self.is_connected else "no"]),
+            ("paper class", ["yes" if self.in_paper_class else "no (multilinear 0/1 results may not apply)"]),
+            ("inputs", [inputs]),
+            ("channels", [channels]),
+            ("scale", [self._scale_text()]),
+            ("similarity", [self._similarity.describe()]),
+        ]
+        lines = [line for key, items in fields for line in _wrapped(key, items, width)]
+        lines.append("monomials")
+        for mono in self._monomials:
+            term = notation.text(self._term(mono), self._variables)
+            lines.append(f"  {notation.text(mono.coefficient):>8}  {term}")
+        edges = ["{" + ", ".join(self._variables[a] for a in s) + "}" for s in self.supports]
+        lines += _wrapped("hyperedges", _listed(edges), width)
         return "\n".join(lines)
 
     def draw(self, ax=None):
-        """Draw the factor graph (variables as circles, the query highlighted, monomials as squares).
-
-        Returns the matplotlib figure.
+        """Draw the factor graph: variables as circles (the query in red), each monomial as a square
+        labelled by the monomial itself, joined to the variables it contains; a legend says which is
+        which. Returns the matplotlib figure.
         """
         import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
 
         graph = self.hypergraph
         if ax is None:
-            fig, ax = plt.subplots(figsize=(4 + 0.4 * self.t, 3.5))
+            fig, ax = plt.subplots(figsize=(4.5 + 0.4 * self.t, 4))
         else:
             fig = ax.figure
-        variables = [n for n, d in graph.nodes(data=True) if d["kind"] == "variable"]
-        monomials = [n for n, d in graph.nodes(data=True) if d["kind"] == "monomial"]
+        variables = [v for v, kind in graph.nodes(data="kind") if kind == "variable"]
+        monomials = [m for m, kind in graph.nodes(data="kind") if kind == "monomial"]
         pos = nx.kamada_kawai_layout(graph) if len(graph) > 2 else nx.spring_layout(graph, seed=0)
         colours = ["tab:red" if graph.nodes[v]["query"] else "tab:blue" for v in variables]
         nx.draw_networkx_edges(graph, pos, ax=ax, edge_color="0.6")
         nx.draw_networkx_nodes(graph, pos, nodelist=variables, node_color=colours, ax=ax, node_size=600)
         nx.draw_networkx_nodes(
-            graph, pos, nodelist=monomials, node_shape="s", node_color="0.85", ax=ax, node_size=350
+            graph, pos, nodelist=monomials, node_shape="s", node_color="0.88", ax=ax, node_size=900
         )
-        labels = {v: v for v in variables}
-        labels.update({m: f"{graph.nodes[m]['coefficient']:g}" for m in monomials})
-        nx.draw_networkx_labels(graph, pos, labels=labels, ax=ax, font_size=9)
-        ax.set_title(f"h = {sympy.sstr(self.polynomial)}", fontsize=9)
+        labels = {v: f"${notation.latex(sympy.Symbol(v))}$" for v in variables}
+        if self.relabelled:
+            labels = {v: f"{labels[v]}\n{graph.nodes[v]['label']}" for v in variables}
+        nx.draw_networkx_labels(graph, pos, labels=labels, ax=ax, font_size=9, font_color="white")
+        terms = {
+            f"m{i}": f"${notation.latex(mono.coefficient * self._term(mono), self._variables)}$"
+            for i, mono in enumerate(self._monomials)
+        }
+        nx.draw_networkx_labels(graph, pos, labels=terms, ax=ax, font_size=8)
+        legend = [
+            Line2D([], [], marker="o", ls="", color="tab:red", markersize=10, label=f"query {self.query}"),
+            Line2D([], [], marker="o", ls="", color="tab:blue", markersize=10, label="other variable"),
+            Line2D([], [], marker="s", ls="", color="0.88", markersize=10, label="monomial (hyperedge)"),
+        ]
+        ax.legend(handles=legend, loc="best", fontsize=8, framealpha=0.8)
+        polynomial = self.latex()  # a long one would run off the figure: then its name and size
+        title = (
+            f"${polynomial}$"
+            if len(polynomial) <= 90
+            else f"{self._name or 'h'}: {len(self._monomials)} monomials"
+        )
+        ax.set_title(title, fontsize=10)
         ax.set_axis_off()
         return fig
+
+
+def _listed(items: Iterable[str]) -> list[str]:
+    """Items of a comma-separated list, each but the last carrying its comma."""
+    items = list(items)
+    return [item + "," for item in items[:-1]] + items[-1:]
+
+
+def _wrapped(key: str, items: Sequence[str], width: int) -> list[str]:
+    """``key`` in a 12-column margin, then ``items`` separated by spaces, broken only between items
+    (a prose item is broken at its spaces) so that lines stay within ``width``."""
+    if len(items) == 1:
+        return textwrap.wrap(
+            items[0], width, initial_indent=f"{key:<12}", subsequent_indent=" " * 12, break_long_words=False
+        )
+    lines, line = [], f"{key:<12}{items[0]}"
+    for item in items[1:]:
+        if len(line) + 1 + len(item) > width:
+            lines.append(line)
+            line = " " * 12 + item
+        else:
+            line += " " + item
+    return lines + [line]
+
+
+def _label_key(label: Hashable) -> tuple:
+    if isinstance(label, str):
+        return (1, _natural_key(label))
+    if isinstance(label, (int, float)):
+        return (0, label)
+    return (2, label)
+
+
+def _label_order(labels: Iterable[Hashable]) -> list[Hashable]:
+    """Vertex labels in a deterministic order: sorted (strings naturally, x2 < x10), or in order of
+    first appearance when they do not compare (mixed kinds of tuples, arbitrary objects)."""
+    labels = list(labels)
+    try:
+        return sorted(labels, key=_label_key)
+    except TypeError:
+        return labels
 
 
 def _exact_coefficient(c: sympy.Expr) -> sympy.Rational:

@@ -192,7 +192,7 @@ class _Parser:
             hint = (
                 f"the variables are {', '.join(sorted(self.allowed))}"
                 if self.allowed is not None
-                else "variables are named x1, x2, …; pass variables=[...] to use other names"
+                else "variables are named x1, x2, …, x1 being the query"
             )
             raise PolyError(f"unknown symbol {name!r} at column {column + 1}: {hint}")
         if name not in self.symbols:

@@ -24,6 +24,7 @@ elementwise(t)     −(x1 − x2)², per channel, Taylor t    Feng 2025
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import operator
 import re
@@ -261,8 +262,10 @@ def from_spec(spec: str) -> Mechanism:
     name = match["name"].lower()
     entry = ZOO.get(name)
     if entry is None:
+        close = difflib.get_close_matches(name, list(ZOO), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise PolyError(
-            f"unknown mechanism {match['name']!r}: give a zoo name ({', '.join(examples())}) "
+            f"unknown mechanism {match['name']!r}{hint}: give a zoo name ({', '.join(examples())}) "
             "or a polynomial such as 'x1*x2 + x2*x3'"
         )
     argument = entry.argument(name, match["argument"])

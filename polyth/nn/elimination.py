@@ -30,7 +30,10 @@ How each step type runs:
   as the joint log-domain table instead.
 * ``prefix_sum`` (a causal threshold [l_b ≤ l_p] whose partner p is in no other factor):
   a blocked log-domain scan along b (blocks of about sqrt(n): n^1.5 work per other index
-  where the plan's sequential scan has n, and no Python loop over positions).
+  where the plan's sequential scan has n, and no Python loop over positions). A
+  ``prefix_stream`` runs the same way: torch keeps its message over (p, u) and the
+  ``stream_read`` step contracts it like any other, so this module holds the n² message the
+  numpy engine streams (the memory :func:`memory_entries` prices).
 
 Batches whose largest joint table would exceed ``max_entries`` run in chunks, each under
 ``torch.utils.checkpoint`` so that the memory kept for the backward pass is one chunk's.
@@ -48,6 +51,8 @@ from torch.utils.checkpoint import checkpoint
 from polyth.errors import InputError, NumericalError, PolyError
 from polyth.mechanism import Mechanism
 from polyth.mechanism.similarity import FeatureMap
+from polyth.nn.checks import check_budget
+from polyth.theory.cost import operation_count
 from polyth.theory.factors import CAUSAL_MODES
 from polyth.theory.plan import Plan, cached_exact_plan, written_form
 
@@ -73,6 +78,8 @@ def plan_attention(
     causal: str | None = None,
     plan: Plan | None = None,
     max_entries: int = MAX_ENTRIES,
+    max_memory: float | None = None,
+    max_seconds: float | None = None,
 ) -> torch.Tensor:
     """Poly-attention of ``m`` by its exact plan in torch operations (differentiable).
 
@@ -85,8 +92,11 @@ def plan_attention(
 
     A Taylor similarity is computed in the exact exp form it approximates (as the reference
     does); a feature-map similarity is refused (use :class:`polyth.nn.LinearAttention`).
-    Raises :class:`~polyth.InputError` for bad inputs and :class:`~polyth.NumericalError`
-    if a score or the output is not finite.
+    Raises :class:`~polyth.InputError` for bad inputs, :class:`~polyth.BudgetError` before
+    allocating when :func:`memory_entries` (times the dtype's bytes) exceeds the memory this
+    process can still allocate or ``max_memory``, or the plan's operation count at this
+    machine's rate exceeds ``max_seconds``, and :class:`~polyth.NumericalError` if a score or
+    the output is not finite.
     """
     if isinstance(m, str):
         from polyth.mechanism import zoo
@@ -102,12 +112,24 @@ def plan_attention(
     q, v, lead = _check_inputs(m, Q, V)
     n, d = q[0].shape[-2], q[0].shape[-1]
     scale = m.scale_for(d)
+    count = operation_count(plan, n, d, next(iter(v.values())).shape[-1])  # per batch entry
+    samples = q[0].shape[0]
     if m.per_channel:  # channel c is its own d = 1 problem: fold it into the batch
         q = [_fold(x) for x in q]
         v = {a: _fold(x) for a, x in v.items()}
     channels = next(iter(v.values())).shape[-1]
     batch = q[0].shape[0]
-    chunk = max(1, int(max_entries) // _entries_per_sample(plan, n, channels))
+    per_sample = _entries_per_sample(plan, n, channels)
+    chunk = max(1, int(max_entries) // per_sample)
+    check_budget(
+        f"plan_attention of {m.name or m.polynomial} at {samples} × n = {n:,}, d = {d}, dv = {channels}",
+        memory_entries(per_sample, batch, chunk) + sum(x.numel() for x in (*q, *v.values())),
+        samples * count.madds,
+        samples * count.exps,
+        q[0].element_size(),
+        max_memory,
+        max_seconds,
+    )
     run = _Runner(plan, scale, n)
     if chunk >= batch:
         out = run(*q, *v.values())
@@ -208,6 +230,13 @@ def _fold(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(b * d, n, 1)
 
 
+def memory_entries(per_sample: int, batch: int, chunk: int) -> int:
+    """Entries held at the peak: a chunk of ``min(batch, chunk)`` samples of the largest joint
+    table with the copies a step keeps (:func:`_entries_per_sample`, which autograd saves from
+    the forward pass; chunks run under a checkpoint that keeps only their inputs)."""
+    return min(batch, chunk) * per_sample
+
+
 def _entries_per_sample(plan: Plan, n: int, channels: int) -> int:
     """The largest joint table a step holds per batch entry, times the copies it keeps."""
     scopes = {f.id: f.scope for f in plan.factors}
@@ -220,7 +249,7 @@ def _entries_per_sample(plan: Plan, n: int, channels: int) -> int:
         if step.kind == "matmul":
             sides = [set().union(*(scopes[i] for i in g)) for g in step.groups]
             size = max(n ** len(s) for s in sides) * (channels + 2) + n ** len(step.output.scope) * channels
-        elif step.kind == "prefix_sum":
+        elif step.kind in ("prefix_sum", "prefix_stream"):
             rest = set().union(*(scopes[i] for i in step.inputs)) - {step.partner}
             size = n ** (len(rest) - 1) * (math.isqrt(n) + 2) * (4 + channels)
         else:
@@ -299,7 +328,7 @@ class _Runner:
             result = None
             if step.kind == "matmul":
                 result = self.matmul(step, inputs)
-            elif step.kind == "prefix_sum":
+            elif step.kind in ("prefix_sum", "prefix_stream"):  # torch keeps the message: no stream
                 result = self.prefix(step, inputs)
             if result is None:
                 result = self.eliminate(list(inputs.values()), step.eliminated)

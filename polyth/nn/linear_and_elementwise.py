@@ -30,7 +30,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from polyth import limits
 from polyth.errors import InputError
+from polyth.nn.checks import (
+    allocator_refusals,
+    check_budget,
+    check_layer_input,
+    flag,
+    heads_and_width,
+    positive_float,
+    positive_int,
+)
 
 CHUNK = 64
 
@@ -81,38 +91,74 @@ class CausalDotProduct(torch.autograd.Function):
         return grad_a, grad_b, grad_v, None
 
 
-def linear_attention(q, k, v, causal: bool = False, eps: float = 1e-6, chunk: int = CHUNK):
-    """Linear attention of q, k (…, n, d) and v (…, n, dv) with φ = elu + 1, differentiable."""
+def linear_attention(
+    q, k, v, causal: bool = False, eps: float = 1e-6, chunk: int = CHUNK, max_memory=None, max_seconds=None
+):
+    """Linear attention of q, k (…, n, d) and v (…, n, dv) with φ = elu + 1, differentiable.
+
+    Priced before it runs (:class:`polyth.BudgetError` above the free memory, ``max_memory`` or
+    ``max_seconds``): φ(q), φ(k), the numerator, the normaliser and the output, O(n·(d + dv))
+    entries, and about 2·n·d·dv multiply-adds."""
     _check(q, k, v, "linear_attention")
-    phi_q, phi_k = elu_feature_map(q), elu_feature_map(k)
-    if causal:
-        num = CausalDotProduct.apply(phi_q, phi_k, v, chunk)
-        den = (phi_q * torch.cumsum(phi_k, dim=-2)).sum(-1, keepdim=True)
-    else:
-        num = phi_q @ (phi_k.transpose(-1, -2) @ v)
-        den = phi_q @ phi_k.sum(-2, keepdim=True).transpose(-1, -2)
-    return num / (den + eps)
+    rows, d, dv = q.numel() // q.shape[-1], q.shape[-1], v.shape[-1]
+    check_budget(
+        f"linear attention at {rows:,} positions, d = {d}, dv = {dv}",
+        rows * (2 * d + 3 * dv + 2),
+        2 * rows * d * (dv + 1),
+        0,
+        q.element_size(),
+        max_memory,
+        max_seconds,
+    )
+    with allocator_refusals():
+        phi_q, phi_k = elu_feature_map(q), elu_feature_map(k)
+        if causal:
+            num = CausalDotProduct.apply(phi_q, phi_k, v, chunk)
+            den = (phi_q * torch.cumsum(phi_k, dim=-2)).sum(-1, keepdim=True)
+        else:
+            num = phi_q @ (phi_k.transpose(-1, -2) @ v)
+            den = phi_q @ phi_k.sum(-2, keepdim=True).transpose(-1, -2)
+        return num / (den + eps)
 
 
-def elementwise_attention(q, k, v, order: int | None = 6, causal: bool = False):
+def elementwise_attention(
+    q, k, v, order: int | None = 6, causal: bool = False, max_memory=None, max_seconds=None
+):
     """Element-wise attention of q, k, v (…, n, D), differentiable.
 
     ``order`` t: the Taylor form Σ_p a_p q^p M_p / Σ_p a_p q^p N_p (a_p = 2^p/p!, moments
     M_p = Σ_j e^{−k_j² + s} k_j^p v_j over J(i), shifted by s = min k² per channel), O(t·n·D).
-    ``order=None``: the exact per-channel softmax of −(q_i − k_j)², O(n²·D).
+    ``order=None``: the exact per-channel softmax of −(q_i − k_j)², O(n²·D). Priced before it
+    runs (:class:`polyth.BudgetError` above the free memory, ``max_memory`` or ``max_seconds``):
+    the Taylor form holds four (…, n, D, t + 1) tensors, the exact form three (…, n, n, D).
     """
     _check(q, k, v, "elementwise_attention")
     if v.shape != q.shape:
         raise InputError(f"element-wise attention is per channel: v must have q's shape {tuple(q.shape)}")
-    n = q.shape[-2]
+    if order is not None and (isinstance(order, bool) or not isinstance(order, int) or order < 0):
+        raise InputError(f"order must be a non-negative integer or None (exact), got {order!r}")
+    n, entries = q.shape[-2], q.numel()
+    per_entry = 3 * n if order is None else 4 * (order + 1)
+    check_budget(
+        f"element-wise attention (order {order}) at n = {n:,}, {entries // n:,} channels",
+        entries * (per_entry + 4),
+        entries * per_entry,
+        entries * (n if order is None else 1),
+        q.element_size(),
+        max_memory,
+        max_seconds,
+    )
+    with allocator_refusals():
+        return _elementwise(q, k, v, order, causal, n)
+
+
+def _elementwise(q, k, v, order, causal, n):
     if order is None:
         scores = -((q.unsqueeze(-2) - k.unsqueeze(-3)) ** 2)  # (…, i, j, D)
         if causal:
             mask = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)
             scores = scores.masked_fill(mask.unsqueeze(-1), -math.inf)
         return (torch.softmax(scores, dim=-2) * v.unsqueeze(-3)).sum(-2)
-    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-        raise InputError(f"order must be a non-negative integer or None (exact), got {order!r}")
     k2 = k * k
     shift = k2.detach().amin(dim=-2, keepdim=True)
     weight = torch.exp(shift - k2)
@@ -145,40 +191,84 @@ class LinearAttention(nn.Module):
     """Linear attention with projections: out = W_o · LinearAttn(W_q x, W_k x, W_v x), per head.
 
     x (…, n, dim) → (…, n, dim); ``heads`` heads of size dim // heads; ``causal`` uses the
-    memory-flat backward (:class:`CausalDotProduct`).
+    memory-flat backward (:class:`CausalDotProduct`). ``max_memory``/``max_seconds``: a forward
+    pass predicted above them (or above the free memory) is refused (:func:`linear_attention`).
     """
 
-    def __init__(self, dim: int, heads: int = 1, causal: bool = False, eps: float = 1e-6, chunk: int = CHUNK):
+    def __init__(
+        self,
+        dim: int,
+        heads: int = 1,
+        causal: bool = False,
+        eps: float = 1e-6,
+        chunk: int = CHUNK,
+        max_memory: float | None = None,
+        max_seconds: float | None = None,
+    ):
         super().__init__()
-        if dim % heads:
-            raise InputError(f"dim = {dim} is not a multiple of heads = {heads}")
-        self.heads, self.causal, self.eps, self.chunk = heads, causal, eps, chunk
+        heads_and_width(dim, heads)
+        self.dim, self.heads, self.causal = dim, heads, flag("causal", causal)
+        self.eps, self.chunk = positive_float("eps", eps), positive_int("chunk", chunk)
+        limits.check_limits(max_memory, max_seconds)
+        self.max_memory, self.max_seconds = max_memory, max_seconds
         self.qkv = nn.Linear(dim, 3 * dim, bias=False)
         self.out = nn.Linear(dim, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = (_split(t, self.heads) for t in self.qkv(x).chunk(3, dim=-1))
-        y = linear_attention(q, k, v, causal=self.causal, eps=self.eps, chunk=self.chunk)
-        return self.out(_merge(y))
+        check_layer_input(x, self.dim, self.out.weight)
+        with allocator_refusals():
+            q, k, v = (_split(t, self.heads) for t in self.qkv(x).chunk(3, dim=-1))
+            y = linear_attention(
+                q,
+                k,
+                v,
+                self.causal,
+                self.eps,
+                self.chunk,
+                max_memory=self.max_memory,
+                max_seconds=self.max_seconds,
+            )
+            return self.out(_merge(y))
 
 
 class ElementwiseAttention(nn.Module):
     """Element-wise attention with projections (Feng 2025): x (…, n, dim) → (…, n, dim).
 
-    ``order``: Taylor order t (even keeps every weight positive; ``None`` = the exact softmax form).
+    ``order``: Taylor order t (even keeps every weight positive; ``None`` = the exact softmax
+    form). ``max_memory``/``max_seconds``: as for :func:`elementwise_attention`.
     """
 
-    def __init__(self, dim: int, order: int | None = 6, causal: bool = False):
+    def __init__(
+        self,
+        dim: int,
+        order: int | None = 6,
+        causal: bool = False,
+        max_memory: float | None = None,
+        max_seconds: float | None = None,
+    ):
         super().__init__()
-        if order is not None and order % 2:
-            raise InputError(f"Taylor order {order} is odd: a denominator can reach zero; use an even order")
-        self.order, self.causal = order, causal
+        self.dim = positive_int("dim", dim)
+        if order is not None:
+            if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+                raise InputError(f"order must be a non-negative integer or None (exact), got {order!r}")
+            if order % 2:
+                raise InputError(
+                    f"Taylor order {order} is odd: a denominator can reach zero; use an even order"
+                )
+        self.order, self.causal = order, flag("causal", causal)
+        limits.check_limits(max_memory, max_seconds)
+        self.max_memory, self.max_seconds = max_memory, max_seconds
         self.qkv = nn.Linear(dim, 3 * dim, bias=False)
         self.out = nn.Linear(dim, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.qkv(x).chunk(3, dim=-1)
-        return self.out(elementwise_attention(q, k, v, order=self.order, causal=self.causal))
+        check_layer_input(x, self.dim, self.out.weight)
+        with allocator_refusals():
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            y = elementwise_attention(
+                q, k, v, self.order, self.causal, max_memory=self.max_memory, max_seconds=self.max_seconds
+            )
+            return self.out(y)
 
 
 def _split(x: torch.Tensor, heads: int) -> torch.Tensor:

@@ -24,8 +24,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from polyth import limits
 from polyth.errors import InputError
 from polyth.mechanism import Mechanism, zoo
+from polyth.nn.checks import (
+    allocator_refusals,
+    check_budget,
+    check_layer_input,
+    flag,
+    heads_and_width,
+    positive_float,
+)
 from polyth.nn.elimination import plan_attention, resolve_plan
 
 
@@ -40,25 +49,14 @@ def as_mechanism(mechanism) -> Mechanism:
     return mechanism
 
 
-def _head_dim(dim: int, heads: int, head_dim: int | None) -> int:
-    for name, value in (("dim", dim), ("heads", heads)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InputError(f"{name} must be a positive integer, got {value!r}")
-    if head_dim is None:
-        if dim % heads:
-            raise InputError(f"dim = {dim} is not a multiple of heads = {heads}; pass head_dim")
-        return dim // heads
-    if isinstance(head_dim, bool) or not isinstance(head_dim, int) or head_dim < 1:
-        raise InputError(f"head_dim must be a positive integer, got {head_dim!r}")
-    return head_dim
-
-
 class PolyAttention(nn.Module):
     """Multi-head poly-attention of any mechanism, by its exact plan (:mod:`polyth.torch_plan`).
 
     ``mechanism``: a :class:`~polyth.Mechanism` or a spec (``"path:3"``, ``"strassen"``, a
     polynomial). ``values``: value variables (1-based or names) replacing the mechanism's.
     ``causal``: None, ``"prefix"`` or ``"nested"``. ``bias``: biases in the three linear maps.
+    ``max_memory`` (bytes) and ``max_seconds``: a forward pass predicted above them, or above the
+    memory this process can still allocate, is refused (:func:`polyth.nn.elimination.plan_attention`).
     """
 
     def __init__(
@@ -70,6 +68,8 @@ class PolyAttention(nn.Module):
         head_dim: int | None = None,
         values=None,
         bias: bool = False,
+        max_memory: float | None = None,
+        max_seconds: float | None = None,
     ):
         super().__init__()
         m = as_mechanism(mechanism)
@@ -77,20 +77,32 @@ class PolyAttention(nn.Module):
             m = m.replace(values=values)
         self.mechanism, self.causal = m, causal
         self.plan = resolve_plan(m, causal, None)
-        self.heads, self.head_dim = heads, _head_dim(dim, heads, head_dim)
+        self.heads, self.head_dim = heads, heads_and_width(dim, heads, head_dim)
         self.dim = dim
+        flag("bias", bias)
+        limits.check_limits(max_memory, max_seconds)
+        self.max_memory, self.max_seconds = max_memory, max_seconds
         inner = heads * self.head_dim
         self.slots = nn.Linear(dim, len(m.input_slots) * inner, bias=bias)
         self.values = nn.Linear(dim, len(m.values) * inner, bias=bias)
         self.out = nn.Linear(inner, dim, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.dim)
+        check_layer_input(x, self.dim, self.out.weight)
         m = self.mechanism
-        Q = _per_head(self.slots(x), len(m.input_slots), self.heads)
-        V = _per_head(self.values(x), len(m.values), self.heads)
-        y = plan_attention(m, Q, {a + 1: v for a, v in zip(m.values, V)}, self.causal, plan=self.plan)
-        return self.out(y.transpose(-2, -3).flatten(-2))
+        with allocator_refusals():
+            Q = _per_head(self.slots(x), len(m.input_slots), self.heads)
+            V = _per_head(self.values(x), len(m.values), self.heads)
+            y = plan_attention(
+                m,
+                Q,
+                {a + 1: v for a, v in zip(m.values, V)},
+                self.causal,
+                plan=self.plan,
+                max_memory=self.max_memory,
+                max_seconds=self.max_seconds,
+            )
+            return self.out(y.transpose(-2, -3).flatten(-2))
 
     def extra_repr(self) -> str:
         return f"mechanism={self.mechanism.polynomial}, heads={self.heads}, causal={self.causal!r}"
@@ -102,6 +114,8 @@ class TorchSelfAttention(nn.Module):
 
     ``scale``: None uses torch's 1/sqrt(head_dim); polyth's default for self-attention is
     1/head_dim. ``causal``: None or ``"prefix"`` (``"nested"`` is the same mask for x1·x2).
+    ``max_memory``/``max_seconds`` as for :class:`PolyAttention` (torch's fused kernel streams
+    the keys: O(n·dim) memory, n²·head_dim·heads multiply-adds).
     """
 
     def __init__(
@@ -112,12 +126,19 @@ class TorchSelfAttention(nn.Module):
         head_dim: int | None = None,
         bias: bool = False,
         scale: float | None = None,
+        max_memory: float | None = None,
+        max_seconds: float | None = None,
     ):
         super().__init__()
         if causal not in (None, "prefix", "nested"):
             raise InputError(f'causal must be None, "prefix" or "nested", got {causal!r}')
-        self.heads, self.head_dim = heads, _head_dim(dim, heads, head_dim)
+        self.heads, self.head_dim = heads, heads_and_width(dim, heads, head_dim)
         self.dim, self.causal, self.scale = dim, causal, scale
+        flag("bias", bias)
+        if scale is not None:
+            positive_float("scale", scale)
+        limits.check_limits(max_memory, max_seconds)
+        self.max_memory, self.max_seconds = max_memory, max_seconds
         effective = 1 / math.sqrt(self.head_dim) if scale is None else float(scale)
         self.mechanism = zoo.self_attention().replace(scale=effective)
         inner = heads * self.head_dim
@@ -126,22 +147,26 @@ class TorchSelfAttention(nn.Module):
         self.out = nn.Linear(inner, dim, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.dim)
-        q, k = _per_head(self.slots(x), 2, self.heads)
-        (v,) = _per_head(self.values(x), 1, self.heads)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal is not None, scale=self.scale)
-        return self.out(y.transpose(-2, -3).flatten(-2))
+        check_layer_input(x, self.dim, self.out.weight)
+        n, inner = x.shape[-2], self.heads * self.head_dim
+        rows = x.numel() // self.dim
+        check_budget(
+            f"TorchSelfAttention at {rows // n} × n = {n:,}, {self.heads} heads of {self.head_dim}",
+            rows * (2 * self.dim + 5 * inner),
+            (rows // n) * self.heads * n * n * 2 * self.head_dim,
+            (rows // n) * self.heads * n * n,
+            x.element_size(),
+            self.max_memory,
+            self.max_seconds,
+        )
+        with allocator_refusals():
+            q, k = _per_head(self.slots(x), 2, self.heads)
+            (v,) = _per_head(self.values(x), 1, self.heads)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal is not None, scale=self.scale)
+            return self.out(y.transpose(-2, -3).flatten(-2))
 
     def extra_repr(self) -> str:
         return f"heads={self.heads}, scale={self.mechanism.scale:.4g}, causal={self.causal!r}"
-
-
-def _check_input(x, dim: int) -> None:
-    """An InputError (not a torch traceback) unless x is a floating tensor (…, n, dim)."""
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 2 or x.shape[-1] != dim:
-        is_tensor = isinstance(x, torch.Tensor)
-        what = f"a {x.dtype} tensor of shape {tuple(x.shape)}" if is_tensor else type(x).__name__
-        raise InputError(f"the attention layer takes a floating-point tensor (…, n, {dim}), got {what}")
 
 
 def _per_head(y: torch.Tensor, parts: int, heads: int) -> list[torch.Tensor]:

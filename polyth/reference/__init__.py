@@ -8,7 +8,8 @@ The independent oracle that every kernel and method is checked against:
   matrix (:mod:`.feature_map`);
 * :mod:`.inputs`: its own validation of Q, V and the causal mask.
 
-It imports nothing of polyth but :mod:`polyth.mechanism` and :mod:`polyth.errors`, and
+It imports nothing of polyth but :mod:`polyth.mechanism`, :mod:`polyth.errors` and
+:mod:`polyth.limits` (which prices nothing: it refuses a call the oracle priced itself), and
 of third-party code only numpy, networkx and opt_einsum, so that a bug in the compute
 layer cannot be shared by its judge (``tests/test_reference_inputs.py`` checks this).
 """

@@ -18,8 +18,9 @@ polynomial directed away from x1). In per-channel mode output channel c uses
 This module is the independent oracle the fast algorithms are checked against: it
 materialises the score tensor over all ``n^t`` tuples (no factorisation), stabilised
 by subtracting the per-query maximum before exponentiating. It validates its inputs
-itself (:mod:`polyth.reference.inputs`) and imports neither ``polyth.compute`` nor
-``polyth_kernels``.
+itself (:mod:`polyth.reference.inputs`), prices its own arrays before allocating them
+(:func:`reference_price`, refused by :mod:`polyth.limits`) and imports neither
+``polyth.compute`` nor ``polyth_kernels``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import opt_einsum
 
-from polyth.errors import InputError, NumericalError
+import polyth.limits as limits
+from polyth.errors import BudgetError, InputError, NumericalError
 from polyth.mechanism import Mechanism
 from polyth.mechanism.similarity import FeatureMap
 from polyth.reference.feature_map import feature_map_attention
@@ -50,6 +52,8 @@ def attention(
     V: Mapping,
     causal: str | None = None,
     max_work: int = DEFAULT_MAX_WORK,
+    max_memory: float | None = None,
+    max_seconds: float | None = None,
 ) -> np.ndarray:
     """Poly-attention of ``m`` computed by brute force over all ``n^(t-1)`` tuples per query.
 
@@ -59,9 +63,11 @@ def attention(
     array. ``causal``: ``None``, ``"prefix"`` or ``"nested"``. Returns the float64
     output, ``(n, dv)`` or ``(b, n, dv)`` like the inputs.
 
-    Refuses, with :class:`~polyth.InputError`, more than ``max_work`` tuple-coordinates
-    ``b · n^t · d``; raises :class:`~polyth.NumericalError` if a score or the output is
-    not finite in float64.
+    Refuses, with :class:`~polyth.BudgetError`, more than ``max_work`` tuple-coordinates
+    ``b · n^t · d``, and, before allocating, a call whose arrays (:func:`reference_price`, its
+    own estimate) exceed the memory this process can still allocate or ``max_memory`` (bytes),
+    or whose predicted time exceeds ``max_seconds`` (:mod:`polyth.limits`); raises
+    :class:`~polyth.NumericalError` if a score or the output is not finite in float64.
 
     Similarity: a feature map φ (linear attention) is computed by its own definition
     (:func:`polyth.reference.feature_map_attention`; on h = x1·x2 the nested mask is the
@@ -81,8 +87,13 @@ def attention(
         # the nested orientation of x1·x2 is {x2 → x1}: l2 ≤ l1, the prefix mask
         mask = None if inputs.causal is None else "prefix"
         (value,) = inputs.V.values()
-        return inputs.unbatch(feature_map_attention(m.similarity, inputs.Q[0], inputs.Q[1], value, mask))
+        return inputs.unbatch(
+            feature_map_attention(
+                m.similarity, inputs.Q[0], inputs.Q[1], value, mask, max_memory, max_seconds
+            )
+        )
     _check_budget(m, inputs.b, inputs.n, inputs.d, max_work)
+    limits.check(reference_price(m, inputs), max_memory, max_seconds)
     scale = m.scale_for(inputs.d)
     slot_of = {slot: i for i, slot in enumerate(m.input_slots)}
 
@@ -116,11 +127,48 @@ def _check_budget(m: Mechanism, b: int, n: int, d: int, max_work) -> None:
         raise InputError(f"max_work must be a positive integer, got {max_work!r}")
     work = b * n**m.t * d
     if work > max_work:
-        raise InputError(
+        raise BudgetError(
             f"the brute-force reference would touch b·n^t·d = {b}·{n}^{m.t}·{d} = {work:,} "
             f"tuple-coordinates, above max_work = {int(max_work):,}; use "
             'polyth.attention(..., method="exact") for this size, or raise max_work'
         )
+
+
+def reference_price(m: Mechanism, inputs) -> limits.Price:
+    """This oracle's own estimate of its arrays and work (independent of the compute layer's).
+
+    Query positions go in blocks whose score tensor has E = b·q·n^(t−1) entries (q ≥ 1
+    positions, about BLOCK_ENTRIES entries when n^(t−1) allows). A block holds, in float64:
+    the scores, a monomial's table and its scaled copy, the masked scores, the shifted scores
+    and their exponentials (five arrays of at most E entries, counted as E), two boolean masks
+    (E bytes each) and the value contraction's largest intermediate (opt_einsum's path);
+    beside them the float64 inputs and the output. Work: per tuple, D per monomial and the
+    products of the values (multiply-adds), and one exponential.
+    """
+    b, n, d, dv, t = inputs.b, inputs.n, inputs.d, inputs.dv, m.t
+    rows = n ** (t - 1)
+    block = max(1, min(n, BLOCK_ENTRIES // (b * rows)))
+    entries = b * block * rows
+    largest = 0
+    if entries < 2**50:  # beyond, the five score arrays alone are over 40 PiB
+        subscripts = [_BATCH + _TOKEN[:t]] + [_BATCH + _TOKEN[a] + _CHANNEL for a in inputs.V]
+        shapes = [(b, block) + (n,) * (t - 1)] + [(b, block if a == 0 else n, dv) for a in inputs.V]
+        expression = ",".join(subscripts) + "->" + _BATCH + _TOKEN[0] + _CHANNEL
+        largest = int(opt_einsum.contract_path(expression, *shapes, shapes=True)[1].largest_intermediate)
+    inputs_entries = b * n * (len(m.input_slots) * d + (len(m.values) + 1) * dv)
+    tuples = b * n**t
+    per_tuple = sum(d * len(mono.support) for mono in m.monomials) + dv * len(m.values)
+    return limits.Price(
+        f"the brute-force reference for {m.name or m.polynomial} at b = {b}, n = {n:,}, d = {d}, dv = {dv} "
+        f"({tuples:.3g} tuples, in float64)",
+        8 * (5 * entries + largest + inputs_entries) + 2 * entries,
+        tuples * per_tuple,
+        tuples,
+        lambda: (
+            ('polyth.attention(..., method="exact") for this size', "a smaller --n"),
+            ("a smaller n", "a smaller --n"),
+        ),
+    )
 
 
 def _attend(m, Q, V, slot_of, scale, causal, parents) -> np.ndarray:

@@ -5,40 +5,25 @@ for r ≤ 4 (``compose:R``, Peng, Narayanan, Papadimitriou 2024). Each answer is
 ``"no"`` or ``"unknown"``, with the reason, the source and a note on the head count. The
 known results are those of docs/design.md §3; nothing is looked up by a mechanism's name.
 
-**Positive results transfer by simulation.** Mechanism M (one head, dimension d_M) simulates
-a pattern P (a known positive, all coefficients 1, multilinear, tied inputs, values on all
-non-query variables) when there is an injective map φ from P's variables into M's with
-φ(query) = query such that every monomial e of P has a *host*: a monomial m of M with
-φ(e) ⊆ supp(m) in which every variable of φ(e) has power 1. The simulation gives each host
-its own block of channels; on the block of (e, m) the projections of φ(e) are P's (one of
-them multiplied by scale_P / (scale_M · coef(m)), which absorbs any non-zero coefficient and
-the scale), the variables of supp(m) ∖ φ(e) are the constant 1 (a constant input coordinate,
-as the constructions of :mod:`polyth.tasks` allow) and every other variable is 0. A monomial
-f of M contributes on that block only if supp(f) ⊆ supp(m); so with tied inputs every other
-such f must meet φ(e) at most in the query (a term in the query alone cancels in the
-softmax). With untied inputs each monomial has its own projections and the others are set
-to 0 (the brief's "single monomials can be deleted"). Variables of M outside φ(P) are 0 on
-every block: their positions are summed uniformly and cancel with their values set to the
-constant 1, which is the brief's "deleting non-query variables together with every
-monomial that contains them". Then S_M(l) = S_P(φ(l)) + g(l_query), so M with one head of
-dimension (number of P's monomials)·d_P computes what P computes; the value variables of
-P must map to value variables of M (M's other values are set to 1).
+Both directions use one mechanism, the reductions of :mod:`polyth.theory.reductions`
+("M simulates M′": M′'s output is M's on inputs built by renaming, deleting variables, fixing
+coordinates to 1 and one block of channels per monomial, with d multiplied by E):
 
-What this assumes, conservatively: softmax (exp) similarity, not per-channel mode, a
-non-zero scale; P's variables must appear with power exactly 1 in their hosts (a power
-> 1 turns a projection q into q^p, which we do not claim to undo); the blow-up of the
-dimension by a constant factor is harmless for the results used (each is stated for d
-growing with n). Fixing variables to 1 inside a host (e.g. 3-tensor x1x2x3 → x1x2 with
-x3 ≡ 1) and isolating monomials on channel blocks (e.g. Strassen → the path x1x2 + x2x3)
-go beyond the plain deletion of variables; the reason of each answer names what it used.
+* **positive results lift**: if this mechanism M simulates a structure P with a known
+  construction (the path for composition, 3-tensor and Strassen for Match3, …), a head of M
+  runs P's construction on the lifted inputs, so M solves the task;
+* **negative results inherit**: if a structure N with a proved head lower bound (self-attention
+  for 2-fold composition and Match3; Strassen and 3-tensor for 3-fold composition) simulates M,
+  then H heads of M solving the task would give H heads of N solving it, so M inherits N's
+  bound, under N's source's conditions on heads, embedding dimension and precision with the
+  dimension multiplied by E. The lift uses the constant coordinate 1, so this reads the sources'
+  models as allowing a constant input coordinate, as polyth's constructions do.
 
-**Negative results apply only to the structure they are proved for**: M must equal the
-proved structure up to renaming, non-zero coefficients, the scale and tied/untied inputs
-(every one of these is simulated back by the proved structure with a constant factor more
-dimension, through the same channel blocks), with its values on non-query variables.
-Composition of r > 2 (resp. r > 3) functions contains composition of 2 (resp. 3) as the
-special case where the later functions are the identity, so a result against r-fold
-composition is applied to larger r with that remark. Everything else is ``"unknown"``.
+What this assumes: softmax (exp) similarity, attention over whole vectors, a non-zero scale
+(:func:`polyth.theory.reductions.why_not`). Composition of r > 2 (resp. r > 3) functions
+contains composition of 2 (resp. 3) as the special case where the later functions are the
+identity, so a result against r-fold composition is applied to larger r with that remark.
+Everything else is ``"unknown"``.
 """
 
 from __future__ import annotations
@@ -46,13 +31,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-import numpy as np
-import sympy
-
 from polyth.errors import InputError
-from polyth.mechanism import Mechanism, Monomial, zoo
-from polyth.mechanism.similarity import Exp
+from polyth.mechanism import Mechanism, zoo
+from polyth.theory import reductions
 from polyth.theory.lower_bounds import CPA_2026
+from polyth.theory.reductions import reduction
 
 SANFORD_2023 = (
     'Sanford, Hsu, Telgarsky 2023, "Representational strengths and limitations of transformers", NeurIPS 2023'
@@ -200,7 +183,8 @@ NEGATIVE: tuple[KnownResult, ...] = (
         zoo.strassen,
         "Strassen x1·x2 + x2·x3 + x3·x1",
         tuple(f"compose:{r}" for r in range(3, MAX_FOLD + 1)),
-        "Strassen attention needs n^{1−o(1)} heads for 3-fold composition",
+        "Strassen attention needs n^{1−o(1)} heads for 3-fold composition (the paper's conditions on "
+        "embedding dimension and precision could not be checked here)",
         CPA_2026,
         "needs n^{1−o(1)} heads",
     ),
@@ -208,194 +192,37 @@ NEGATIVE: tuple[KnownResult, ...] = (
         zoo.tensor,
         "3-tensor x1·x2·x3",
         tuple(f"compose:{r}" for r in range(3, MAX_FOLD + 1)),
-        "3-tensor attention needs n^{1−o(1)} heads for 3-fold composition",
+        "3-tensor attention needs n^{1−o(1)} heads for 3-fold composition (the paper's conditions on "
+        "embedding dimension and precision could not be checked here)",
         CPA_2026,
         "needs n^{1−o(1)} heads",
     ),
 )
 
 
-# ------------------------------------------------------------------ simulation
-@dataclass(frozen=True)
-class Simulation:
-    """How M simulates a pattern P: φ (P position → M position) and a host monomial per P monomial."""
-
-    mapping: tuple[int, ...]
-    hosts: tuple[int, ...]
-    blocks: int  # channel blocks the simulation needs (1: deletion alone, or distinct untied hosts)
-
-    def describe(self, m: Mechanism, pattern: Mechanism) -> str:
-        names = m.variables
-        used = set(self.mapping)
-        parts = []
-        renamed = {pattern.variables[b]: names[a] for b, a in enumerate(self.mapping)}
-        if any(key != value for key, value in renamed.items()):
-            parts.append("renaming " + ", ".join(f"{k}→{v}" for k, v in renamed.items()))
-        fixing = []
-        for e, host in zip(pattern.monomials, self.hosts):
-            image = {self.mapping[b] for b in e.support}
-            fixed = [a for a in m.monomials[host].support if a not in image]
-            used.update(fixed)
-            if fixed:
-                what = ", ".join(names[a] for a in fixed)
-                fixing.append(f"fixing {what} ≡ 1 within {_term(m, m.monomials[host])}")
-        deleted = [names[a] for a in range(m.t) if a not in used]
-        if deleted:
-            parts.append("deleting " + ", ".join(deleted) + " (projections 0, values 1)")
-        parts += fixing
-        if self.blocks > 1:
-            parts.append(f"one block of channels per monomial (d × {self.blocks})")
-        return "; ".join(parts) if parts else "as it stands"
-
-
-def _term(m: Mechanism, mono: Monomial) -> str:
-    return "·".join(m.variables[a] + (f"^{p}" if p > 1 else "") for a, p in enumerate(mono.powers) if p)
-
-
-def _supported(m: Mechanism) -> str | None:
-    """Why the transfer rules do not apply to ``m`` (None when they do)."""
-    if not isinstance(m.similarity, Exp):
-        return f"the known results are for softmax (exp) attention, not {m.similarity.describe()}"
-    if m.per_channel:
-        return "the known results are for attention over whole vectors, not per-channel mode"
-    if m.scale == 0:
-        return "scale 0 makes every score 0 (uniform attention)"
-    return None
-
-
-def _host(m: Mechanism, image: frozenset[int]) -> int | None:
-    """A monomial of M that can carry a pattern monomial on ``image`` (see the module docstring)."""
-    candidates = []
-    for i, mono in enumerate(m.monomials):
-        support = set(mono.support)
-        if not image <= support or any(mono.powers[a] != 1 for a in image):
-            continue
-        if not m.untied and any(
-            j != i and set(other.support) <= support and not (set(other.support) & image) <= {0}
-            for j, other in enumerate(m.monomials)
-        ):
-            continue
-        candidates.append((len(support) - len(image), i))
-    return min(candidates)[1] if candidates else None
-
-
-def simulate(m: Mechanism, pattern: Mechanism) -> Simulation | None:
-    """A simulation of ``pattern`` by ``m`` with the query fixed (module docstring), or None.
-
-    Depth-first search over injective maps of the pattern's variables, the query first and
-    the others in breadth-first order from it, checking each pattern monomial as soon as its
-    variables are placed (t ≤ 16, patterns of ≤ 5 variables: a few thousand partial maps).
-    """
-    if _supported(m) is not None or pattern.t > m.t:
-        return None
-    order = [0]
-    for b in order:  # breadth-first from the query through shared monomials (grows as it goes)
-        for e in pattern.supports:
-            if b in e:
-                order += [c for c in e if c not in order]
-    order += [c for c in range(pattern.t) if c not in order]
-    rank = {b: i for i, b in enumerate(order)}
-    edges = [(max(rank[b] for b in e), e) for e in pattern.supports]
-    mapping: dict[int, int] = {0: 0}
-    hosts: dict[int, int] = {}
-
-    def place(depth: int) -> bool:
-        for index, (last, e) in enumerate(edges):
-            if last == depth - 1:
-                host = _host(m, frozenset(mapping[b] for b in e))
-                if host is None:
-                    return False
-                hosts[index] = host
-        if depth == pattern.t:
-            return True
-        b = order[depth]
-        for a in range(1, m.t):
-            if a in mapping.values() or (b in pattern.values and a not in m.values):
-                continue
-            mapping[b] = a
-            if place(depth + 1):
-                return True
-            del mapping[b]
-        return False
-
-    if pattern.values and 0 in pattern.values and 0 not in m.values:
-        return None
-    if not place(1):
-        return None
-    image = set(mapping.values())
-    distinct = len(set(hosts.values())) == len(hosts)
-    exact = (
-        not m.untied
-        and distinct
-        and all(set(m.monomials[h].support) <= image for h in hosts.values())
-        and all(m.monomials[h].coefficient == 1 for h in hosts.values())
-        and sum(set(mono.support) <= image for mono in m.monomials) == len(hosts)
-    )
-    return Simulation(
-        tuple(mapping[b] for b in range(pattern.t)),
-        tuple(hosts[i] for i in range(len(edges))),
-        1 if exact or len(edges) == 1 or (m.untied and distinct) else len(edges),
-    )
-
-
-def lift_inputs(m: Mechanism, pattern: Mechanism, simulation: Simulation, Q, V) -> tuple[list, dict]:
-    """The simulation made concrete: inputs of ``m`` whose attention output equals ``pattern``'s.
-
-    ``Q`` holds ``pattern``'s tied inputs, one ``(n, d)`` array per variable, and ``V`` maps its
-    1-based value variables to ``(n, dv)`` arrays. Returns ``m``'s inputs (one per
-    ``m.input_slots``) of dimension ``E·d``, E the pattern's monomials: block i carries pattern
-    monomial i on its host (its variables' inputs, the first scaled by
-    scale_P / (scale_M · coefficient), the host's other variables the constant 1) and is 0
-    elsewhere; values not in the image of the pattern's are 1.
-    """
-    Q = [np.asarray(q, dtype=np.float64) for q in Q]
-    n, d = Q[0].shape
-    blocks = len(pattern.monomials)
-    width = blocks * d
-    scale_p, scale_m = pattern.scale_for(d), m.scale_for(width)
-    owner = {a: b for b, a in enumerate(simulation.mapping)}
-    lifted = {slot: np.zeros((n, width)) for slot in m.input_slots}
-    for i, (e, host) in enumerate(zip(pattern.supports, simulation.hosts)):
-        columns = slice(i * d, (i + 1) * d)
-        image = [simulation.mapping[b] for b in e]
-        for a in m.monomials[host].support:
-            block = Q[owner[a]] if a in image else np.ones((n, d))
-            if a == image[0]:
-                block = block * (scale_p / (scale_m * m.monomials[host].value))
-            lifted[(host if m.untied else None, a)][:, columns] = block
-    dv = next(iter(V.values())).shape[-1]
-    values = {}
-    for a in m.values:
-        b = owner.get(a)
-        values[a + 1] = np.asarray(V[b + 1], dtype=np.float64) if b in pattern.values else np.ones((n, dv))
-    return [lifted[slot] for slot in m.input_slots], values
-
-
-def is_structure(m: Mechanism, structure: Mechanism) -> bool:
-    """M equals ``structure`` up to renaming, non-zero coefficients, scale and untied inputs,
-    with its values on non-query variables (so that ``structure`` simulates M)."""
-    if _supported(m) is not None or m.t != structure.t or not m.is_multilinear or 0 in m.values:
-        return False
-    if len(set(m.supports)) != len(m.supports):
-        return False
-    bare = Mechanism(m.variables, [Monomial(sympy.Integer(1), mono.powers) for mono in m.monomials])
-    return bare == Mechanism(structure.variables, structure.monomials)
-
-
 # ------------------------------------------------------------------ prediction
 def _negative(m: Mechanism, task: str) -> Prediction | None:
+    found = []
     for result in NEGATIVE:
-        if task in result.tasks and is_structure(m, result.structure()):
-            fold = int(task.split(":")[1]) if task.startswith("compose:") else None
-            proved = min(int(t.split(":")[1]) for t in result.tasks) if fold else None
-            reason = f"{result.label}: {result.statement}"
-            if fold and fold > proved:
-                later = f"f_{fold}" if fold == proved + 1 else f"f_{proved + 1} … f_{fold}"
-                reason += (
-                    f"; {fold}-fold composition contains {proved}-fold composition ({later} the identity)"
-                )
-            return Prediction(task, "no", reason, result.source, result.heads_note)
-    return None
+        if task in result.tasks:
+            simulation = reduction(result.structure(), m)
+            if simulation is not None:
+                found.append((simulation.blocks, len(simulation.moves), result, simulation))
+    if not found:
+        return None
+    _, _, result, simulation = min(found, key=lambda item: item[:2])
+    fold = int(task.split(":")[1]) if task.startswith("compose:") else None
+    proved = min(int(t.split(":")[1]) for t in result.tasks) if fold else None
+    reason = f"{result.label}: {result.statement}"
+    if simulation.moves:
+        reason += f"; {result.label} simulates this mechanism ({simulation.describe()})"
+    if fold and fold > proved:
+        later = f"f_{fold}" if fold == proved + 1 else f"f_{proved + 1} … f_{fold}"
+        reason += f"; {fold}-fold composition contains {proved}-fold composition ({later} the identity)"
+    heads = result.heads_note
+    if simulation.blocks > 1:
+        heads += f" (inherited: the simulating head has d × {simulation.blocks})"
+    return Prediction(task, "no", reason, result.source, heads)
 
 
 def _positive(m: Mechanism, task: str) -> Prediction | None:
@@ -403,30 +230,29 @@ def _positive(m: Mechanism, task: str) -> Prediction | None:
     for result in POSITIVE:
         if task not in result.tasks:
             continue
-        pattern = result.structure()
-        simulation = simulate(m, pattern)
+        simulation = reduction(m, result.structure())
         if simulation is not None:
-            found.append((result, simulation, pattern))
+            found.append((result, simulation))
     if not found:
         return None
 
     def preference(item):  # the structure itself first, then recorded head counts, fewest first
-        result, simulation, pattern = item
-        direct = simulation.blocks == 1 and len(simulation.mapping) == m.t and m.t == pattern.t
+        result, simulation = item
+        direct = simulation.blocks == 1 and all(move.kind == "rename" for move in simulation.moves)
         return (not direct, result.heads is None, result.heads or 0)
 
     found.sort(key=preference)
     parts = []
-    for result, simulation, pattern in found:
-        how = simulation.describe(m, pattern)
-        via = "this mechanism itself" if how == "as it stands" else f"simulated by {how}"
+    for result, simulation in found:
+        how = simulation.describe()
+        via = "this mechanism itself" if how == "as it stands" else f"simulated: {how}"
         parts.append(f"{result.label} ({result.statement}): {via}")
     best = found[0][0]
-    fewest = min((r.heads for r, _, _ in found if r.heads is not None), default=None)
+    fewest = min((r.heads for r, _ in found if r.heads is not None), default=None)
     heads_note = best.heads_note
     if best.heads is None and fewest is not None:
         heads_note = f"{fewest} head{'s' if fewest > 1 else ''}"
-    sources = "; ".join(dict.fromkeys(r.source for r, _, _ in found))
+    sources = "; ".join(dict.fromkeys(r.source for r, _ in found))
     return Prediction(task, "yes", " | also: ".join(parts), sources, heads_note)
 
 
@@ -434,14 +260,14 @@ def predict(mechanism: Mechanism | str, tasks: tuple[str, ...] = TASKS) -> list[
     """One :class:`Prediction` per task (default :data:`TASKS`) for one head of ``mechanism``.
 
     ``mechanism`` is a :class:`Mechanism` or a spec for :func:`polyth.zoo.from_spec`. The
-    answer is "no" where a negative result is proved for exactly this structure, "yes" where
-    the mechanism simulates a structure with a positive result, else "unknown".
+    answer is "no" where a structure with a negative result simulates this mechanism, "yes"
+    where the mechanism simulates a structure with a positive result, else "unknown".
     """
     m = zoo.from_spec(mechanism) if isinstance(mechanism, str) else mechanism
     if not isinstance(m, Mechanism):
         raise InputError(f"predict needs a Mechanism or a spec string, got {type(mechanism).__name__}")
     tasks = tuple(normalise_task(t) for t in tasks)
-    why_not = _supported(m)
+    why_not = reductions.why_not(m)
     out = []
     for task in tasks:
         prediction = None if why_not else (_negative(m, task) or _positive(m, task))

@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from polyth.errors import InputError, NumericalError, PolyError
+from polyth.errors import InputError, NotAvailableError, NumericalError
 from polyth.mechanism import Mechanism, zoo
 from polyth.tasks import generators
 from polyth.theory.cost import operation_count
@@ -404,11 +404,11 @@ def evaluate(model, task: TaskSpec, batch: int, rng: np.random.Generator, batche
 
 
 def _torch():
-    """torch, or a PolyError saying how to install it (training is the optional torch extra)."""
+    """torch, or a NotAvailableError saying how to install it (training is the optional torch extra)."""
     try:
         import torch
     except ImportError:
-        raise PolyError("training needs torch: pip install 'polyth[torch]'") from None
+        raise NotAvailableError("training needs torch: pip install 'polyth[torch]'") from None
     return torch
 
 

@@ -53,6 +53,7 @@ from polyth.theory.taylor import (
     taylor_degree,
     taylor_rank,
 )
+from polyth.theory.terms import d as d_symbol
 
 MAX_ENUMERATED_RANK = 2000
 CROSSOVER_CAP = 2**62
@@ -124,6 +125,12 @@ class Approximation:
         return math.inf if delta >= 1 else 2 * delta / (1 - delta)
 
     @property
+    def over_eps(self) -> list[FactorApproximation]:
+        """The tables whose error at this B exceeds eps (a degree given beside eps), or is infinite."""
+        target = math.inf if self.eps is None else self.eps
+        return [f for f in self.factors if f.error > target or math.isinf(f.error)]
+
+    @property
     def threshold_exponent(self) -> sympy.Rational:
         return threshold_exponent(self.mechanism)
 
@@ -153,13 +160,16 @@ def approximate(
     degree: int | None = None,
 ) -> Approximation:
     """The approximate algorithm: per-table Taylor degree (for ``eps``, or ``degree`` for every
-    table), rank and error at entry bound ``B``, and the low-rank plan."""
+    table), rank and error at entry bound ``B``, and the low-rank plan.
+
+    With both, ``degree`` is used and ``eps`` is only the target its errors are held against
+    (:attr:`Approximation.over_eps`)."""
     if not isinstance(m, Mechanism):
         raise InputError(f"expected a polyth Mechanism, got {type(m).__name__}")
     if isinstance(B, bool) or not isinstance(B, (int, float)) or not (B > 0 and math.isfinite(B)):
         raise InputError(f"B (the bound on every entry of Q) must be a positive finite number, got {B!r}")
-    if (eps is None) == (degree is None):
-        raise InputError("give eps (the relative error per table) or degree (the Taylor degree), not both")
+    if eps is None and degree is None:
+        raise InputError("give eps (the relative error per table) or degree (the Taylor degree)")
     if eps is not None:
         check_eps(eps)
     if degree is not None and (isinstance(degree, bool) or not isinstance(degree, int) or degree < 0):
@@ -173,7 +183,7 @@ def approximate(
         support = m.monomials[monos[0]].support
         R = factor_range(m, monos, float(B), d)
         g = taylor_degree(R, eps) if degree is None else degree
-        width = int(Widths.feature_width(m, monos).xreplace({_cost.d: d}))
+        width = int(Widths.feature_width(m, monos).xreplace({d_symbol: d}))
         rank = taylor_rank(width, g)
         checked = None
         if rank <= MAX_ENUMERATED_RANK:

@@ -5,11 +5,20 @@ Everything comes out of one engine: the exact plan (:mod:`polyth.plan`) and its 
 (:mod:`polyth.lower_bounds`), and the polynomial method's low-rank plan
 (:mod:`polyth.approx`). Nothing is looked up by the mechanism's name.
 
+Lower bounds are inherited by reduction (:func:`polyth.theory.lower_bounds.inherited`): every
+registry structure that the mechanism simulates lends its bound, shown with the chain of moves
+that reaches it ("≥ n^3 (SETH; …), via: set Q(x4) = 0, V(x4) = 1"), and under a causal mask
+through the unmasking reduction where it applies.
+
+The exponent is reported three ways: symbolic in ω and the rectangular exponents ω(a, b, c)
+of unbalanced products, its best known value (ω = 2.371339 and the published rectangular
+bounds, :mod:`polyth.theory.rectangular`) and what runs (ω = 3, classical products).
+
 The verdict is ``tight`` when the plan's exponent equals the best lower bound's
-exponent (as sympy expressions in ω), ``gap`` when a non-trivial lower bound applies
+exponent (as sympy expressions), ``gap`` when a non-trivial lower bound applies
 but is smaller (or only known to exceed a value), and ``open`` when only the trivial
 input-reading bound applies and the plan is slower than reading the input (a linear-time
-plan meets that bound, and is tight).
+plan meets that bound, and is tight). A gap or an open verdict names the open question.
 
 A similarity kernel other than exp (:mod:`polyth.similarity`) adds the decoding
 view, derived from the same engine: the recurrent form of the prefix-causal
@@ -31,13 +40,16 @@ import sympy
 
 from polyth.errors import InputError
 from polyth.mechanism import Mechanism, zoo
+from polyth.mechanism.notation import Math, Phrase
 from polyth.mechanism.similarity import Exp, FeatureMap, Taylor
 from polyth.theory import cost as _cost
 from polyth.theory import lower_bounds as _lower
 from polyth.theory.approximation import Approximation, approximate, threshold_exponent
 from polyth.theory.cost import OMEGA_BEST, OMEGA_BEST_SOURCE, OMEGA_CLASSICAL, omega
+from polyth.theory.lower_bounds import Inherited
 from polyth.theory.plan import Plan, exact_plan, low_rank_plan
 from polyth.theory.taylor import taylor_error
+from polyth.theory.terms import n
 
 DEFAULT_D = 64
 
@@ -49,6 +61,11 @@ def _step_summary(plan: Plan) -> str:
             continue
         parts.append(f"{s.kind}({plan.name(s.eliminated)})")
     return " → ".join(parts) if parts else "(nothing to eliminate)"
+
+
+def _decimal(value: float) -> str:
+    """An exponent to the six decimals ω is known to: 3.371339, 4."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
 @dataclass(frozen=True)
@@ -84,8 +101,8 @@ class Bounds:
     causal: str | None
     plan: Plan
     low_rank: Plan
-    lower: tuple[_lower.LowerBound, ...]
-    lower_unmasked: tuple[_lower.LowerBound, ...]
+    lower: tuple[Inherited, ...]
+    lower_unmasked: tuple[Inherited, ...]
     approx_lower: tuple[_lower.LowerBound, ...]
     approximation: Approximation | None
     decoding: Decoding | None = None
@@ -102,32 +119,25 @@ class Bounds:
 
     @property
     def exponent_omega_best(self) -> float:
-        return _cost.exponent_value(self.plan, OMEGA_BEST)
+        """The best known value: ω = 2.371339 and the published rectangular bounds."""
+        return _cost.exponent_value(self.plan)
 
     @property
     def exponent_omega_3(self) -> float:
+        """What runs: ω = 3, every product classical."""
         return _cost.exponent_value(self.plan, OMEGA_CLASSICAL)
 
     @cached_property
-    def best_lower(self) -> _lower.LowerBound:
-        """The strongest applicable lower bound: largest exponent at ω_best, then ω = 3, exact first."""
+    def best_lower(self) -> Inherited:
+        """The strongest lower bound: largest exponent at ω_best, then ω = 3, strict first, shortest chain."""
+        return max(self.lower, key=lambda bound: bound.rank)
 
-        def key(entry):
-            value = entry.exponent(self.mechanism)
-            return (_cost.numeric(value, OMEGA_BEST), _cost.numeric(value, 3), not entry.strict)
-
-        return max(self.lower, key=key)
-
-    @property
+    @cached_property
     def verdict(self) -> str:
         best = self.best_lower
-        if not best.strict and sympy.simplify(self.exponent - best.exponent(self.mechanism)) == 0:
+        if not best.strict and sympy.simplify(self.exponent - best.exponent()) == 0:
             return "tight"  # linear-time plans meet even the input-reading bound
-        if best.id == "input":
-            return "open"
-        if not best.strict and sympy.simplify(self.exponent - best.exponent(self.mechanism)) == 0:
-            return "tight"
-        return "gap"
+        return "open" if best.id == "input" else "gap"
 
     @property
     def tight(self) -> bool:
@@ -135,65 +145,111 @@ class Bounds:
 
     @property
     def gap(self) -> str | None:
-        """Upper minus lower exponent ("> 0" part noted when the lower bound is strict)."""
+        """Upper minus lower exponent ("< …" when the lower bound is strict)."""
         if self.tight:
             return None
-        difference = sympy.simplify(self.exponent - self.best_lower.exponent(self.mechanism))
+        difference = self._exponent_gap()
         return f"< {difference}" if self.best_lower.strict else str(difference)
+
+    def _exponent_gap(self) -> sympy.Expr:
+        return sympy.simplify(self.exponent - self.best_lower.exponent())
+
+    @property
+    def open_question(self) -> Phrase | None:
+        """What is not known, exactly: the range the exponent is known to lie in."""
+        if self.tight:
+            return None
+        best = self.best_lower
+        lower, upper = best.exponent(), self.exponent
+        known = Phrase(lower, " < " if best.strict else " ≤ ", "exponent ≤ ", upper)
+        if best.id == "input":
+            return Phrase(
+                "is there an algorithm faster than ", n**upper, ", or a lower bound above n? (", known, ")"
+            )
+        low = _decimal(float(lower.subs(omega, OMEGA_BEST)))
+        values = f"≈ {low} … {_decimal(self.exponent_omega_best)} best known"
+        return Phrase("is the exponent below ", upper, ", or above ", lower, "? (", known, ", ", values, ")")
 
     @cached_property
     def recurrent(self) -> _cost.RecurrentForm | None:
         return _cost.recurrent_form(self.low_rank)
 
     # ------------------------------------------------------------ output
-    def _lower_text(self, entry: _lower.LowerBound) -> str:
-        value = entry.exponent(self.mechanism)
-        relation = ">" if entry.strict else "≥"
-        return f"{relation} n^{sympy.sstr(value)}  ({entry.hypothesis}; {entry.source})"
+    def _lower_text(self, bound: Inherited) -> Phrase:
+        relation = Math("> ", "> ") if bound.strict else Math("≥ ", r"\geq ")
+        text = Phrase(
+            relation, n ** bound.exponent(), f"  ({bound.hypothesis}; {bound.structure}; {bound.source})"
+        )
+        return Phrase(text, f", via: {bound.chain}") if bound.chain else text
 
-    def rows(self) -> list[tuple[str, str]]:
-        """(field, value) rows shared by the text, markdown and LaTeX forms."""
+    def _exponent_text(self) -> Phrase:
+        rectangular = "".join(
+            f", ω{tuple(r['shape'])} ≤ {r['best_known']:.6g}"
+            + ("" if "≤" in r["derivation"] else f" = {r['derivation']}")
+            + f" [{'; '.join(r['sources'])}]"
+            for r in _cost.rectangular_products(self.plan)
+        )
+        exponent = Phrase(self.exponent)
+        if self.exponent.free_symbols or rectangular:
+            exponent = Phrase(
+                self.exponent,
+                f": {_decimal(self.exponent_omega_best)} best known (ω = {OMEGA_BEST}{rectangular}), "
+                f"{_decimal(self.exponent_omega_3)} with ω = 3 (what the kernels run)",
+            )
+        return exponent if self.plan.exhaustive else Phrase(exponent, "; an upper bound (heuristic order)")
+
+    def rows(self) -> list[tuple[str, Phrase]]:
+        """(field, value) rows shared by the text, Markdown and LaTeX forms.
+
+        A value is a :class:`~polyth.mechanism.notation.Phrase`: ``str(value)`` is what a terminal
+        shows (n²·(2d + 2d_v + 5)), ``value.latex()`` the LaTeX.
+        """
         m = self.mechanism
         rows = [
-            ("mechanism", f"{m.name or '(unnamed)'}: h = {sympy.sstr(m.polynomial)}"),
+            ("mechanism", Phrase(f"{m.name or '(unnamed)'}: ", Math(m.text(), m.latex()))),
             (
                 "structure",
-                f"t = {m.t}, k = {m.k}, tree: {'yes' if m.is_tree else 'no'}, "
-                f"paper class: {'yes' if m.in_paper_class else 'no'}, causal: {self.causal or 'none'}"
-                + (", per-channel" if m.per_channel else ""),
+                Phrase(
+                    f"t = {m.t}, k = {m.k}, tree: {'yes' if m.is_tree else 'no'}, "
+                    f"paper class: {'yes' if m.in_paper_class else 'no'}, causal: {self.causal or 'none'}"
+                    + (", per-channel" if m.per_channel else "")
+                ),
             ),
             (
                 "exact algorithm",
-                _step_summary(self.plan) + ("" if self.plan.exhaustive else " (heuristic order)"),
+                Phrase(_step_summary(self.plan) + ("" if self.plan.exhaustive else " (heuristic order)")),
             ),
-            ("exact cost", sympy.sstr(self.cost)),
-            (
-                "exact exponent",
-                f"{sympy.sstr(self.exponent)} = {self.exponent_omega_best:.6g} (ω = {OMEGA_BEST}), "
-                f"{self.exponent_omega_3:g} (ω = 3)" + ("" if self.plan.exhaustive else "; upper bound"),
-            ),
-            ("peak memory", sympy.sstr(_cost.peak_memory(self.plan))),
+            ("exact cost", Phrase(self.cost)),
+            ("exact exponent", self._exponent_text()),
+            ("peak memory", Phrase(_cost.peak_memory(self.plan))),
         ]
-        for entry in self.lower:
-            rows.append(("lower bound", self._lower_text(entry)))
-        for entry in self.lower_unmasked:
-            rows.append(("unmasked only", self._lower_text(entry) + " (not claimed with the mask)"))
-        verdict = {
-            "tight": "tight: the plan meets the lower bound",
-            "gap": f"gap: upper − lower exponent {self.gap}",
-            "open": "open: only the input-reading bound applies",
-        }[self.verdict]
+        for bound in self.lower:
+            rows.append(("lower bound", self._lower_text(bound)))
+        for bound in self.lower_unmasked:
+            rows.append(("unmasked only", Phrase(self._lower_text(bound), " (not claimed with the mask)")))
+        if self.verdict == "gap":
+            relation = "< " if self.best_lower.strict else ""
+            verdict = Phrase(f"gap: upper − lower exponent {relation}", self._exponent_gap())
+        else:
+            verdict = Phrase(
+                {
+                    "tight": "tight: the plan meets the lower bound",
+                    "open": "open: only the input-reading bound applies",
+                }[self.verdict]
+            )
         rows.append(("verdict", verdict))
+        if self.open_question:
+            rows.append(("open question", self.open_question))
         rows.extend(self._similarity_rows())
         if not isinstance(m.similarity, FeatureMap):
-            k = threshold_exponent(m)
-            rows.append(("approx threshold", f"B* ~ (log n)^{sympy.sstr(k)}"))
+            threshold = sympy.log(n) ** threshold_exponent(m)
+            rows.append(("approx threshold", Phrase(Math("B* ~ ", r"B^* \sim "), threshold)))
             for entry in self.approx_lower:
-                rows.append(("threshold source", f"{entry.statement} ({entry.hypothesis}; {entry.source})"))
-            rank = (
-                "rank r per factor" if self.low_rank.rank is None else f"r = {sympy.sstr(self.low_rank.rank)}"
-            )
-            rows.append(("low-rank cost", f"{sympy.sstr(_cost.cost(self.low_rank))} ({rank})"))
+                rows.append(
+                    ("threshold source", Phrase(f"{entry.statement} ({entry.hypothesis}; {entry.source})"))
+                )
+            rank = "rank r per factor" if self.low_rank.rank is None else Phrase("r = ", self.low_rank.rank)
+            rows.append(("low-rank cost", Phrase(_cost.cost(self.low_rank), " (", rank, ")")))
         a = self.approximation
         if a is not None:
             per_table = "; ".join(
@@ -202,47 +258,57 @@ class Bounds:
             rows.append(
                 (
                     "approximation",
-                    f"B = {a.B:g}, eps = {a.eps:g}, d = {a.d}: Taylor degree g and rank r = C(D+g, g) "
-                    f"per table: {per_table}",
+                    Phrase(
+                        f"B = {a.B:g}, ε = {a.eps:g}, d = {a.d}: Taylor degree g and rank r = C(D+g, g) "
+                        f"per table: {per_table}"
+                    ),
                 )
             )
             rows.append(
-                ("approx error", f"weights ≤ {a.weight_error:.3g}, output ≤ {a.output_error:.3g} · max|V|")
+                (
+                    "approx error",
+                    Phrase(f"weights ≤ {a.weight_error:.3g}, output ≤ {a.output_error:.3g} · max|V|"),
+                )
             )
             cross = a.crossover_n
-            rows.append(("crossover", "never (below 2^62)" if cross is None else f"n ≥ {cross}"))
+            rows.append(("crossover", Phrase("never (below 2^62)" if cross is None else f"n ≥ {cross}")))
         if self.recurrent is not None:
+            recurrent = self.recurrent
             rows.append(
                 (
                     "recurrent form",
-                    f"state {sympy.sstr(self.recurrent.state_size)}, "
-                    f"per token {sympy.sstr(self.recurrent.per_token)} (low-rank)",
+                    Phrase(
+                        "state ", recurrent.state_size, ", per token ", recurrent.per_token, " (low-rank)"
+                    ),
                 )
             )
         if self.causal == "prefix":
             per_token = _cost.amortised_per_token(self.plan)
-            rows.append(("exact decoding", f"{sympy.sstr(per_token)} per token, amortised (KV cache)"))
+            rows.append(("exact decoding", Phrase(per_token, " per token, amortised (KV cache)")))
         return rows
 
-    def _similarity_rows(self) -> list[tuple[str, str]]:
+    def _similarity_rows(self) -> list[tuple[str, Phrase]]:
         m = self.mechanism
         similarity = m.similarity
         if isinstance(similarity, Exp):
             return []
-        rows = [("similarity", similarity.describe())]
+        rows = [("similarity", Phrase(similarity.describe()))]
         if isinstance(similarity, FeatureMap):
-            rows.append(
-                ("low rank", f"r = d_φ = {sympy.sstr(self.plan.rank)}: the exact plan, no approximation")
-            )
+            rank = Math("r = d_φ = ", r"r = d_{\varphi} = ")
+            rows.append(("low rank", Phrase(rank, self.plan.rank, ": the exact plan, no approximation")))
         if isinstance(similarity, Taylor):
             per = " per channel" if m.per_channel else ""
             rows.append(
                 (
                     "taylor form",
-                    f"order g = {similarity.order}: rank r = C(D+g, g) = "
-                    f"{sympy.sstr(self.low_rank.rank)}{per}; "
-                    f"cost {sympy.sstr(_cost.cost(self.low_rank))}, exponent "
-                    f"{sympy.sstr(_cost.exponent(self.low_rank))}",
+                    Phrase(
+                        f"order g = {similarity.order}: rank r = C(D+g, g) = ",
+                        self.low_rank.rank,
+                        f"{per}; cost ",
+                        _cost.cost(self.low_rank),
+                        ", exponent ",
+                        _cost.exponent(self.low_rank),
+                    ),
                 )
             )
             if self.taylor_error is not None:
@@ -250,67 +316,73 @@ class Bounds:
                 rows.append(
                     (
                         "taylor error",
-                        f"at B = {self.approximation.B:g}: weights ≤ {delta:.3g}, output ≤ "
-                        f"{out:.3g} · max|V| (against the exact exp form)",
+                        Phrase(
+                            f"at B = {self.approximation.B:g}: weights ≤ {delta:.3g}, output ≤ "
+                            f"{out:.3g} · max|V| (against the exact exp form)"
+                        ),
                     )
                 )
         if self.decoding is not None:
+            decoding = self.decoding
             rows.append(
                 (
                     "recurrent decoding",
-                    f"state {sympy.sstr(self.decoding.state_size)}, "
-                    f"per token {sympy.sstr(self.decoding.per_token)} (constant in n)",
+                    Phrase(
+                        "state ", decoding.state_size, ", per token ", decoding.per_token, " (constant in n)"
+                    ),
                 )
             )
             rows.append(
                 (
                     "softmax KV cache",
-                    f"{sympy.sstr(self.decoding.kv_cache_per_token)} per token "
-                    "(last row of the causal exact exp plan)",
+                    Phrase(decoding.kv_cache_per_token, " per token (last row of the causal exact exp plan)"),
                 )
             )
         return rows
 
     @property
     def title(self) -> str:
-        return f"polyth bounds: {self.mechanism.name or sympy.sstr(self.mechanism.polynomial)}"
+        return f"polyth bounds: {self.mechanism.name or self.mechanism.text()}"
 
-    def __str__(self) -> str:
-        """Plain text: the title, then one ``field  value`` row per line, long values wrapped."""
+    def text(self, width: int = 80) -> str:
+        """Plain text in ``width`` columns: the title, then ``field  value`` rows, long values wrapped."""
         rows = self.rows()
         key_width = max(len(key) for key, _ in rows)
         lines = [self.title]
         for key, value in rows:
-            wrapped = textwrap.wrap(value, width=max(40, 100 - key_width)) or [""]
+            wrapped = textwrap.wrap(str(value), width=max(20, width - key_width - 2)) or [""]
             lines.append(f"{key:<{key_width}}  {wrapped[0]}")
             lines.extend(" " * (key_width + 2) + more for more in wrapped[1:])
         return "\n".join(lines) + "\n"
 
-    def _repr_markdown_(self) -> str:
-        lines = ["| | |", "|---|---|"]
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(self.text())
+
+    def markdown(self) -> str:
+        """The rows as a Markdown table in terminal notation (the report uses it)."""
+        lines = ["| quantity | value |", "|---|---|"]
         for key, value in self.rows():
-            escaped = value.replace("|", r"\|")
+            escaped = str(value).replace("|", r"\|")
             lines.append(f"| {key} | {escaped} |")
         return "\n".join(lines)
 
-    def _repr_latex_(self) -> str:
-        m = self.mechanism
-        lines = [
-            r"\begin{array}{ll}",
-            rf"\text{{mechanism}} & h = {sympy.latex(m.polynomial)} \\",
-            rf"\text{{exact cost}} & {sympy.latex(self.cost)} \\",
-            rf"\text{{exponent}} & {sympy.latex(self.exponent)} \\",
-        ]
-        for entry in self.lower:
-            relation = ">" if entry.strict else r"\geq"
-            lines.append(
-                rf"\text{{lower bound}} & n^{{{relation} {sympy.latex(entry.exponent(m))}}}"
-                rf"\ \text{{({entry.hypothesis})}} \\"
-            )
-        lines.append(rf"\text{{verdict}} & \text{{{self.verdict}}} \\")
-        lines.append(rf"\text{{threshold}} & B^* \sim (\log n)^{{{sympy.latex(threshold_exponent(m))}}} \\")
+    def latex(self) -> str:
+        """The rows as a LaTeX ``array`` (math mode, no ``$``): formulas typeset, prose in ``\\text``.
+
+        A notebook shows it by itself (``_repr_latex_``, when a Bounds is a cell's value or is passed
+        to ``display``); ``IPython.display.Math(b.latex())`` shows the same.
+        """
+        lines = [r"\begin{array}{ll}"]
+        for key, value in self.rows():
+            lines.append(rf"\text{{{key}}} & {Phrase(value).latex()} \\")
         lines.append(r"\end{array}")
-        return "$$" + "\n".join(lines) + "$$"
+        return "\n".join(lines)
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.latex()}$$"
 
     def to_dict(self) -> dict:
         m = self.mechanism
@@ -378,17 +450,19 @@ class Bounds:
                 "exponent_omega_3": self.exponent_omega_3,
                 "omega_best": OMEGA_BEST,
                 "omega_source": OMEGA_BEST_SOURCE,
+                "rectangular": _cost.rectangular_products(self.plan),
                 "exhaustive": self.plan.exhaustive,
                 "peak_memory": str(_cost.peak_memory(self.plan)),
                 "naive_cost": str(_cost.naive_cost(m, self.causal)),
                 "order": [self.plan.name(v) for v in self.plan.order],
                 "plan": self.plan.to_dict()["steps"],
             },
-            "lower": [entry.to_dict(m) for entry in self.lower],
-            "lower_unmasked_only": [entry.to_dict(m) for entry in self.lower_unmasked],
+            "lower": [bound.to_dict() for bound in self.lower],
+            "lower_unmasked_only": [bound.to_dict() for bound in self.lower_unmasked],
             "verdict": self.verdict,
             "tight": self.tight,
             "gap": self.gap,
+            "open_question": None if self.open_question is None else str(self.open_question),
             "approx": approx,
             "recurrent": recurrent,
             "similarity": m.similarity.describe(),
@@ -411,7 +485,8 @@ def bounds(
 ) -> Bounds:
     """The complexity report of ``m`` (a Mechanism or a zoo spec / polynomial string).
 
-    Exact plan and cost; lower bounds that apply; tight/gap/open; the approximation
+    Exact plan and cost; lower bounds inherited by reduction, with their chains; tight/gap/open
+    and the open question; the approximation
     threshold (log n)^{1/k}; with ``B`` and ``eps`` (and ``d``, default 64) the Taylor
     degree, rank, error bound and crossover of the approximate algorithm; the
     recurrent form of the low-rank plan under ``causal="prefix"``.
@@ -441,13 +516,14 @@ def bounds(
             taylor = taylor_error(m, B, approximation.d)
         else:
             low = approximation.plan
+    lower, unmasked_only = _lower.inherited(m, causal)
     return Bounds(
         mechanism=m,
         causal=causal,
         plan=plan,
         low_rank=low,
-        lower=tuple(_lower.applicable(m, "exact", causal)),
-        lower_unmasked=tuple(_lower.stated_without_mask(m, "exact")) if causal else (),
+        lower=tuple(lower),
+        lower_unmasked=tuple(unmasked_only),
         approx_lower=tuple(_lower.applicable(m, "approximate", causal)),
         approximation=approximation,
         decoding=Decoding.of(m) if m.similarity.low_rank else None,

@@ -17,12 +17,11 @@ Example::
     >>> exponent(exact_plan(zoo.strassen()))
     omega
     >>> operation_count(exact_plan(zoo.self_attention()), 4, 2, 2).total
-    108
+    104
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,10 +31,9 @@ from polyth.errors import InputError
 from polyth.mechanism import Mechanism
 from polyth.theory.factors import Widths, initial_factors, thresholds_of
 from polyth.theory.plan import Plan
-from polyth.theory.pricing import larger, tuples
+from polyth.theory.pricing import held, larger, tuples
+from polyth.theory.rectangular import OMEGA_BEST, OMEGA_BEST_SOURCE, best_known
 from polyth.theory.terms import (
-    OMEGA_BEST,
-    OMEGA_BEST_SOURCE,
     OMEGA_CLASSICAL,
     REFERENCE_SIZES,
     ZERO,
@@ -69,31 +67,91 @@ def cost(plan: Plan, ranks: Mapping[str, int] | None = None) -> sympy.Expr:
 
 
 def exponent(plan: Plan) -> sympy.Expr:
-    """The leading exponent of n in the plan's cost, as a sympy expression in omega.
+    """The leading exponent of n in the plan's cost, as a sympy expression in omega and the
+    rectangular exponents ω(a, b, c) of its unbalanced products.
 
     d, dv and r are treated as constants (poly-logarithmic in n in the papers' regime).
     """
     return _total(plan).leading_exponent()
 
 
-def exponent_value(plan: Plan, omega_value: float = OMEGA_BEST) -> float:
-    """The leading exponent of n with ω = ``omega_value`` (default 2.371339; 3 is what kernels run)."""
-    return _total(plan).exponent_at(omega_value)
+def exponent_value(plan: Plan, omega_value: float | None = None) -> float:
+    """The leading exponent of n as a number.
+
+    ``None`` (default): the best known value, ω = 2.371339 and each ω(a, b, c) from the
+    published rectangular bounds. A number: ω = ``omega_value`` with every product split into
+    square blocks; 3 is what the kernels run.
+    """
+    total = _total(plan)
+    return total.exponent_best() if omega_value is None else total.exponent_at(omega_value)
+
+
+def rectangular_products(plan: Plan) -> list[dict]:
+    """The unbalanced products ω(a, b, c) in the plan's cost, with their best known bounds."""
+    out = []
+    for shape in sorted(_total(plan).shapes):
+        best = best_known(shape)
+        out.append(
+            {
+                "shape": list(shape),
+                "best_known": best.value,
+                "derivation": best.derivation,
+                "sources": list(best.sources),
+            }
+        )
+    return out
+
+
+_MEMORY: dict[int, tuple[Plan, list[Terms]]] = {}  # id(plan) → (the plan, kept alive; its memory)
+
+
+def memory_per_step(plan: Plan) -> list[Terms]:
+    """The entries held while each step runs: what the step allocates (its price's memory, its
+    output included) plus every factor still alive from before it (the initial factors'
+    arrays, :func:`polyth.theory.pricing.held`, and earlier messages not yet consumed).
+    Computed once per plan (every priced call asks).
+
+    A ``prefix_stream`` message is never stored: its ``stream_read`` consumes it row by row.
+    """
+    if id(plan) not in _MEMORY:
+        if len(_MEMORY) > 256:
+            _MEMORY.clear()
+        _MEMORY[id(plan)] = (plan, _memory_per_step(plan))
+    return _MEMORY[id(plan)][1]
+
+
+def _memory_per_step(plan: Plan) -> list[Terms]:
+    widths = Widths.for_mechanism(plan.mechanism)
+    ranks = plan.rank_symbols
+    live = {f.id: held(f, widths, ranks, plan.low_rank) for f in plan.factors}
+    during = []
+    for step in plan.steps:
+        total = step.price.memory
+        for entries in live.values():
+            total = total + entries
+        during.append(total)
+        for i in step.inputs:
+            live.pop(i, None)
+        live[step.output.id] = (
+            ZERO if step.kind == "prefix_stream" else held(step.output, widths, ranks, plan.low_rank)
+        )
+    return during
 
 
 def peak_memory(plan: Plan) -> sympy.Expr:
-    """The largest array any step holds (entries), as a sympy expression."""
+    """The entries held at the plan's peak (:func:`memory_per_step`), as a sympy expression: per
+    problem, so times the batch b and the bytes per entry for bytes."""
     largest = ZERO
-    for step in plan.steps:
-        largest = larger(largest, step.price.memory) if largest else step.price.memory
+    for entries in memory_per_step(plan):
+        largest = larger(largest, entries) if largest else entries
     return plan.with_ranks(largest.expr())
 
 
 def peak_memory_count(plan: Plan, n: int, d: int, dv: int, r=None) -> int:
-    """The largest array any step holds, in entries, for concrete sizes (``r`` as in
-    :func:`operation_count`)."""
+    """The entries held at the plan's peak for concrete sizes (``r`` as in :func:`operation_count`):
+    per problem, so the bytes are this times the batch b and the dtype's size."""
     sizes = _sizes(plan, n, d, dv, r)
-    return max(int(step.price.memory.evaluate(sizes)) for step in plan.steps)
+    return max(int(entries.evaluate(sizes)) for entries in memory_per_step(plan))
 
 
 @dataclass(frozen=True)
@@ -170,6 +228,18 @@ def naive_terms(m: Mechanism, causal: str | None = None) -> Terms:
     return count * per_tuple + count + normalise
 
 
+def naive_operation_count(m: Mechanism, n: int, d: int, dv: int, causal: str | None = None) -> OperationCount:
+    """:func:`naive_terms` for concrete sizes, split into multiply-adds and exps (one per tuple)."""
+    sizes = {"n": n, "d": d, "dv": dv, "ranks": {}}
+    widths = Widths.for_mechanism(m)
+    factors = initial_factors(m, causal, low_rank=False).factors
+    exps = int((tuples(range(m.t), thresholds_of(factors), {}) * widths.batch).evaluate(sizes))
+    total = int(naive_terms(m, causal).evaluate(sizes))
+    return OperationCount(
+        sizes, ({"kind": "naive", "eliminated": None, "madds": total - exps, "exps": exps},)
+    )
+
+
 def naive_cost(m: Mechanism, causal: str | None = None) -> sympy.Expr:
     """The brute-force cost (all n^t tuples) as a sympy expression, for comparison."""
     return naive_terms(m, causal).expr()
@@ -202,7 +272,7 @@ def recurrent_form(plan: Plan) -> RecurrentForm | None:
         if step.kind == "prefix_sum":
             if step.partner != 0:
                 return None
-            state = state + step.price.memory * Terms.power(-1)
+            state = state + step.size_terms * Terms.power(-1)
     if not state:
         return None
     per_token = _total(plan) * Terms.power(-1)
@@ -224,14 +294,6 @@ def last_token_cost(plan: Plan) -> sympy.Expr:
     return sympy.expand(total - total.subs(n, n - 1))
 
 
-def numeric(value: sympy.Expr, omega_value: float) -> float:
-    """A numeric exponent from a sympy expression in omega."""
-    result = float(sympy.sympify(value).subs(omega, omega_value))
-    if math.isnan(result):
-        raise InputError(f"exponent {value} has no numeric value")
-    return result
-
-
 __all__ = [  # with the symbols and constants the costs are written in
     "OMEGA_BEST",
     "OMEGA_BEST_SOURCE",
@@ -249,12 +311,14 @@ __all__ = [  # with the symbols and constants the costs are written in
     "last_token_cost",
     "n",
     "naive_cost",
+    "naive_operation_count",
     "naive_terms",
-    "numeric",
     "omega",
     "operation_count",
+    "memory_per_step",
     "peak_memory",
     "peak_memory_count",
     "r",
+    "rectangular_products",
     "recurrent_form",
 ]

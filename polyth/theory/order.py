@@ -13,12 +13,21 @@ priced by :mod:`polyth.theory.pricing`:
   input: a cumulative scan along b.
 * ``contraction``: anything else: loop over the allowed tuples of the union scope.
 
+:func:`stream_options` adds, for the exact (log-domain) engine, a pair of steps that
+eliminates two variables at once: ``prefix_stream`` (a prefix sum of b under [l_b ≤ l_p]
+with one pairwise table {u, b}) whose message M(l_p, u) is read, one position l_p at a
+time, by ``stream_read`` (eliminating u with a pairwise table {p, u}): the same work as the
+prefix sum and the contraction, in O(n·C) memory instead of the n² message.
+
 The order is searched exhaustively (:func:`exhaustive_order`: dynamic programming over
 the set of eliminated variables) when at most 7 variables are eliminated, minimising the
-leading exponent of n at ω = 2.371339, then at ω = 3, then the operation count at
-n = 1024, d = dv = r = 64. Beyond that a library heuristic gives the order: networkx's
-min-fill-in tree decomposition for exact plans (:func:`treewidth_order`), opt_einsum's
-greedy path for low-rank ones (:func:`einsum_order`).
+leading exponent of n at the best known values (ω = 2.371339 and the published rectangular
+bounds), then at ω = 3, then the operation count at n = 1024, d = dv = r = 64, then the
+peak memory of the steps at those sizes (so that a streamed pair replaces a dense prefix
+sum at equal work), then the count at dv = d/2 (a tie at d = dv must not be broken by the
+variables' names). Beyond that a library heuristic gives the order: networkx's min-fill-in
+tree decomposition for exact plans (:func:`treewidth_order`), opt_einsum's greedy path for
+low-rank ones (:func:`einsum_order`).
 
 Example::
 
@@ -39,8 +48,8 @@ import networkx as nx
 import opt_einsum
 
 from polyth.theory.factors import Factor, Widths, thresholds_of
-from polyth.theory.pricing import Price, price_loop, price_matmul
-from polyth.theory.terms import OMEGA_BEST, OMEGA_CLASSICAL, REFERENCE_SIZES
+from polyth.theory.pricing import Price, dense, price_loop, price_matmul, price_stream
+from polyth.theory.terms import OMEGA_CLASSICAL, REFERENCE_SIZES
 
 EXHAUSTIVE_LIMIT = 7  # eliminated variables: t ≤ 8 for the exact plan
 MAX_MATMUL_INPUTS = 10  # beyond this many inputs no bipartition is tried
@@ -56,17 +65,38 @@ class Option:
     batch: tuple[int, ...]
     partner: int | None
     price: Price
-    key: tuple[float, float, float]
+    key: tuple[float, float, float, float, float]
     signature: tuple = ()  # the option independent of factor positions and ids
 
 
-def _key(price: Price) -> tuple[float, float, float]:
+# Ties at the reference sizes (d = dv) are broken at unequal widths, so that renaming the
+# variables cannot change which of two plans is chosen.
+_UNEQUAL_WIDTHS = {**REFERENCE_SIZES, "dv": REFERENCE_SIZES["d"] // 2}
+
+
+def _key(price: Price) -> tuple[float, float, float, float, float]:
     total = price.total
     return (
-        total.exponent_at(OMEGA_BEST),
+        total.exponent_best(),
         total.exponent_at(OMEGA_CLASSICAL),
         float(total.evaluate(REFERENCE_SIZES)),
+        float(price.memory.evaluate(REFERENCE_SIZES)),
+        float(total.evaluate(_UNEQUAL_WIDTHS)),
     )
+
+
+@dataclass(frozen=True)
+class StreamPair:
+    """``prefix_stream`` of b then ``stream_read`` of u: two eliminations run as one pass along p."""
+
+    scan: Option
+    u: int
+    read: Option
+
+    @property
+    def key(self) -> tuple[float, float, float, float, float]:
+        a, b = self.scan.key, self.read.key
+        return (max(a[0], b[0]), max(a[1], b[1]), a[2] + b[2], max(a[3], b[3]), a[4] + b[4])
 
 
 def _message(inputs, b: int) -> Factor:
@@ -78,8 +108,11 @@ def _message(inputs, b: int) -> Factor:
     return Factor(-1, "message", scope, channel=channel, log=log, linear=not log and not channel)
 
 
-def step_options(factors: tuple[Factor, ...], b: int, widths: Widths, ranks) -> tuple[list[Option], Factor]:
-    """Every way this engine can eliminate b from the current factors, priced."""
+def step_options(
+    factors: tuple[Factor, ...], b: int, widths: Widths, ranks, linear: bool = False
+) -> tuple[list[Option], Factor]:
+    """Every way this engine can eliminate b from the current factors, priced (``linear``: the
+    low-rank engine's linear-domain executor, whose arrays differ, :func:`polyth.theory.pricing.held`)."""
     positions = [i for i, f in enumerate(factors) if b in f.scope]
     inputs = [factors[i] for i in positions]
     output = _message(inputs, b)
@@ -106,13 +139,16 @@ def step_options(factors: tuple[Factor, ...], b: int, widths: Widths, ranks) -> 
         )
 
     thresholds = thresholds_of(inputs)
-    loop_price = price_loop(inputs, b, union, thresholds, output, widths, ranks)
-    is_tree_message = (
-        len(union) == 2
-        and len(others) == 1
+    single_table = (
+        len(others) == 1
         and factors[others[0]].kind == "scores"
         and tuple(sorted(factors[others[0]].scope)) == union
     )
+    is_tree_message = single_table and len(union) == 2
+    # the exact engine runs one unmasked table (plus factors on b) as a flash pass; the
+    # linear-domain engine contracts with einsum: neither materialises the joint product
+    flash = linear or (single_table and not factors[others[0]].mask) or is_tree_message
+    loop_price = price_loop(inputs, b, union, thresholds, output, widths, ranks, not flash, linear)
     add("tree_message" if is_tree_message else "contraction", union, price=loop_price)
 
     for i in others:
@@ -124,7 +160,7 @@ def step_options(factors: tuple[Factor, ...], b: int, widths: Widths, ranks) -> 
         if any(p in f.scope for f in rest):
             continue
         loop = [v for v in union if v != p]
-        price = price_loop(rest, b, loop, thresholds_of(rest), output, widths, ranks)
+        price = price_loop(rest, b, loop, thresholds_of(rest), output, widths, ranks, True, linear)
         add("prefix_sum", loop, partner=p, price=price)
 
     if 2 <= len(others) <= MAX_MATMUL_INPUTS:
@@ -150,9 +186,88 @@ def step_options(factors: tuple[Factor, ...], b: int, widths: Widths, ranks) -> 
                 output,
                 widths,
                 ranks,
+                linear,
             )
             add("matmul", union, groups=(tuple(group1), tuple(group2)), batch=batch, price=price)
     return options, output
+
+
+def stream_options(factors: tuple[Factor, ...], b: int, widths: Widths, ranks) -> list[StreamPair]:
+    """The streamed pairs that start by eliminating b (exact engine only).
+
+    b qualifies when its inputs are a threshold [l_b ≤ l_p] whose partner p is in no other
+    input, exactly one unmasked pairwise score table {u, b}, and factors on b alone; the read
+    step then eliminates u, whose inputs must be the scan's message over (p, u), exactly one
+    pairwise score table {p, u} (unmasked, or masked by [l_u ≤ l_p]) and factors on u alone,
+    leaving a message on p alone.
+    """
+    if ranks:
+        return []
+    positions = [i for i, f in enumerate(factors) if b in f.scope]
+    pairs = []
+    for i in positions:
+        pair = factors[i].threshold
+        if factors[i].kind != "threshold" or pair is None or pair[0] != b:
+            continue
+        p = pair[1]
+        rest = [factors[j] for j in positions if j != i]
+        tables = [f for f in rest if tuple(f.scope) != (b,)]
+        if any(p in f.scope for f in rest) or len(tables) != 1:
+            continue
+        table = tables[0]
+        if table.kind != "scores" or len(table.scope) != 2 or table.mask:
+            continue
+        (u,) = [v for v in table.scope if v != b]
+        options, message = step_options(factors, b, widths, ranks)
+        scan = next(o for o in options if o.kind == "prefix_sum" and o.partner == p)
+        middle = after(factors, b, message)
+        readers = [f for f in middle if u in f.scope]
+        read_tables = [f for f in readers if tuple(f.scope) != (u,) and f.kind != "message"]
+        if (
+            [f for f in readers if f.kind == "message"] != [middle[-1]]  # the scan's message alone
+            or len(read_tables) != 1
+            or read_tables[0].kind != "scores"
+            or tuple(sorted(read_tables[0].scope)) != tuple(sorted((p, u)))
+            or read_tables[0].mask not in ((), ((u, p),))
+        ):
+            continue
+        read_options, read_output = step_options(middle, u, widths, ranks)
+        if tuple(read_output.scope) != (p,):
+            continue
+        read = next(o for o in read_options if o.kind == "contraction")
+        flash = price_loop(
+            [middle[j] for j in read.inputs],
+            u,
+            read.loop,
+            thresholds_of([middle[j] for j in read.inputs]),
+            read_output,
+            widths,
+            ranks,
+            materialise=False,
+        )
+        # per u: the running max and sum, and the dv = C − 1 value columns of the message
+        state = dense((u,), ranks) * widths.batch * (1 + (widths.channel if message.channel else 1))
+        scan_price, read_price = price_stream(scan.price, flash, state)
+        pairs.append(
+            StreamPair(
+                replace(
+                    scan,
+                    kind="prefix_stream",
+                    price=scan_price,
+                    key=_key(scan_price),
+                    signature=("prefix_stream", *scan.signature[1:]),
+                ),
+                u,
+                replace(
+                    read,
+                    kind="stream_read",
+                    price=read_price,
+                    key=_key(read_price),
+                    signature=("stream_read", *read.signature[1:]),
+                ),
+            )
+        )
+    return pairs
 
 
 def after(factors: tuple[Factor, ...], b: int, output: Factor) -> tuple[Factor, ...]:
@@ -162,11 +277,16 @@ def after(factors: tuple[Factor, ...], b: int, output: Factor) -> tuple[Factor, 
 # ----------------------------------------------------------------- order search
 
 
-def exhaustive_order(initial, eliminable, widths, ranks) -> tuple[tuple[int, ...], dict]:
-    """The best order: minimise the max exponent at ω_best, then at ω = 3, then the total count.
+def exhaustive_order(
+    initial, eliminable, widths, ranks, linear: bool = False
+) -> tuple[tuple[int, ...], dict]:
+    """The best order: minimise the max best-known exponent, then at ω = 3, then the total
+    count, then the largest step memory.
 
     Dynamic programming over the set of eliminated variables (the factor set after a set
-    is eliminated does not depend on the order), in three exact stages.
+    is eliminated does not depend on the order, nor on whether a pair of eliminations was
+    streamed), in three exact stages; the count stage breaks its ties by memory. A move
+    eliminates one variable, or two by a :class:`StreamPair`.
     """
     full = frozenset(eliminable)
 
@@ -180,42 +300,69 @@ def exhaustive_order(initial, eliminable, widths, ranks) -> tuple[tuple[int, ...
 
     @cache
     def options(done: frozenset, b: int):
-        return step_options(state(done), b, widths, ranks)
+        return step_options(state(done), b, widths, ranks, linear)
 
-    def stage(best, allowed, combine, start):
+    @cache
+    def moves(done: frozenset) -> list[tuple[int, object]]:
+        """(the variable eliminated first, an option or a pair) for every move from ``done``."""
+        found = []
+        for b in sorted(full - done):
+            found += [(b, option) for option in options(done, b)[0]]
+            found += [
+                (b, pair) for pair in stream_options(state(done), b, widths, ranks) if pair.u in full - done
+            ]
+        return found
+
+    def eliminated(b: int, move) -> frozenset:
+        return frozenset({b, move.u}) if isinstance(move, StreamPair) else frozenset({b})
+
+    def stage(best, allowed, combine, start, better):
         @cache
         def value(done: frozenset):
             if done == full:
                 return start, None
-            result = (float("inf"), None)
-            for b in sorted(full - done):
-                rest = value(done | {b})[0]
-                for option in options(done, b)[0]:
-                    if not allowed(option):
-                        continue
-                    candidate = combine(best(option), rest)
-                    if candidate < result[0] - _TOLERANCE:
-                        result = (candidate, (b, option))
+            result = (None, None)  # None: no allowed move completes the order from here
+            for b, move in moves(done):
+                rest = value(done | eliminated(b, move))[0] if allowed(move) else None
+                if rest is None:
+                    continue
+                candidate = combine(best(move), rest)
+                if result[0] is None or better(candidate, result[0]):
+                    result = (candidate, (b, move))
             return result
 
         return value
 
-    first = stage(lambda o: o.key[0], lambda o: True, max, float("-inf"))(frozenset())[0]
-    second = stage(lambda o: o.key[1], lambda o: o.key[0] <= first + _TOLERANCE, max, float("-inf"))(
+    def lower(a, b):
+        return a < b - _TOLERANCE
+
+    def cheaper(a, b):  # (count, memory, count at unequal widths), each up to rounding
+        for x, y in zip(a, b):
+            if abs(x - y) > 1e-12 * max(abs(x), abs(y), 1.0):
+                return x < y
+        return False
+
+    first = stage(lambda o: o.key[0], lambda o: True, max, float("-inf"), lower)(frozenset())[0]
+    second = stage(lambda o: o.key[1], lambda o: o.key[0] <= first + _TOLERANCE, max, float("-inf"), lower)(
         frozenset()
     )[0]
     third = stage(
-        lambda o: o.key[2],
+        lambda o: o.key[2:],
         lambda o: o.key[0] <= first + _TOLERANCE and o.key[1] <= second + _TOLERANCE,
-        lambda a, b: a + b,
-        0.0,
+        lambda a, b: (a[0] + b[0], max(a[1], b[1]), a[2] + b[2]),
+        (0.0, 0.0, 0.0),
+        cheaper,
     )
     order, chosen, done = [], {}, frozenset()
     while done != full:
-        b, option = third(done)[1]
-        order.append(b)
-        chosen[b] = option
-        done = done | {b}
+        b, move = third(done)[1]
+        if isinstance(move, StreamPair):
+            order += [b, move.u]
+            chosen[b], chosen[move.u] = move.scan, move.read
+        else:
+            order.append(b)
+            chosen[b] = move
+        done = done | eliminated(b, move)
     return tuple(order), chosen
 
 

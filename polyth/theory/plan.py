@@ -44,6 +44,7 @@ from polyth.theory.order import (
     exhaustive_order,
     same,
     step_options,
+    stream_options,
     treewidth_order,
 )
 from polyth.theory.pricing import Price, dense, price_normalize
@@ -211,10 +212,16 @@ def _build(m: Mechanism, causal, low_rank: bool, start, order, chosen, exhaustiv
     current = list(start.factors)
     next_id = len(current)
     steps = []
+    reading = None  # the read half of a streamed pair, once its scan is placed
     for b in order:
-        options, output = step_options(tuple(current), b, widths, ranks)
+        options, output = step_options(tuple(current), b, widths, ranks, low_rank)
         option = chosen[b] if chosen is not None else min(options, key=lambda o: o.key)
-        if chosen is not None:
+        if option.kind == "prefix_stream":
+            pair = next(p for p in stream_options(tuple(current), b, widths, ranks) if same(p.scan, option))
+            option, reading = pair.scan, pair.read
+        elif option.kind == "stream_read":
+            option, reading = reading, None
+        elif chosen is not None:
             option = next(o for o in options if same(o, option))
         output = replace(output, id=next_id)
         next_id += 1
@@ -282,7 +289,7 @@ def _plan(m: Mechanism, causal: str | None, low_rank: bool) -> Plan:
     eliminable = [v for v in range(len(start.names)) if v != 0]
     ranks = {v: symbol for v, (symbol, _) in start.ranks.items()}
     if len(eliminable) <= EXHAUSTIVE_LIMIT:
-        order, chosen = exhaustive_order(start.factors, eliminable, Widths.for_mechanism(m), ranks)
+        order, chosen = exhaustive_order(start.factors, eliminable, Widths.for_mechanism(m), ranks, low_rank)
         return _build(m, causal, low_rank, start, order, chosen, True)
     if low_rank:
         order = einsum_order(start.factors, eliminable, ranks)

@@ -22,11 +22,25 @@ Per step (``B`` problems, ``C`` channel width and ``D`` feature widths as in
   tuples that the step's causal thresholds allow. Factors on the eliminated
   variable alone are first combined per key (a bias and a weight). A ``matmul``
   materialises both operands densely (masks become zeros) and runs one GEMM.
+  ``prefix_stream`` and ``stream_read`` are a prefix sum and the step that consumes
+  its message, run together along the threshold's partner (:func:`price_stream`).
 
-Matrix products use ω symbolically through the square-block bound
-``MM(n^a, n^b, n^c) ≤ n^(a+b+c−3m) · n^(ω·m)`` with ``m = min(a, b, c)`` (split
-into n^m × n^m blocks); at ω = 3 it is the classical count the kernels run. A product
-with a rank dimension is priced classically.
+``memory`` counts the entries of the arrays a step allocates while it runs, its output
+included, as the executors hold them (:func:`held`): a message keeps C columns per entry with
+the channel (log domain: the log-normaliser and dv value ratios; linear domain: dv values and
+the normaliser), one without. A flash pass (``tree_message``, a single-hyperedge
+``contraction``) holds only its output; any other exact loop step materialises the joint
+product of its inputs over its loop (log-table and values, plus the largest score table it
+evaluates, as a temporary) and a ``prefix_sum`` then scans it into an output of the same size;
+an exact ``matmul`` holds both operands and their shifted exponentials; a linear-domain step
+holds the product it contracts and its output. :func:`polyth.theory.cost.peak_memory_count`
+adds the messages still alive across each step.
+
+A matrix product of an n^a × n^b by an n^b × n^c matrix is priced n^ω(a,b,c)
+(:meth:`Terms.product`): n^ω when square, the symbol ω(a, b, c) otherwise, whose best known
+value comes from the published rectangular bounds (:mod:`polyth.theory.rectangular`); at
+ω = 3 it is the classical count n^(a+b+c) the kernels run. A product with a rank dimension is
+priced classically.
 
 Token variables have size n; a rank variable has its table's rank symbol
 (``ranks``: position → symbol).
@@ -102,13 +116,12 @@ def matrix_product(
 ) -> Terms:
     """Multiply-adds of Σ_inner A(batch, left, inner)·B(batch, right, inner).
 
-    Token-only products use the square-block bound with ω; any rank dimension is classical.
+    Token-only products cost n^ω(a,1,c), a and c the token variables on each side; any rank
+    dimension is classical.
     """
     if any(v in ranks for v in [*left, inner, *right]):
         return batch * dense([*left, inner, *right], ranks)
-    a, c = len(left), len(right)
-    m = min(a, 1, c)
-    return batch * Terms.power(a + 1 + c - 3 * m, m)
+    return batch * Terms.product((len(left), 1, len(right)))
 
 
 # ----------------------------------------------------------------- step pricing
@@ -116,7 +129,7 @@ def matrix_product(
 
 @dataclass(frozen=True)
 class Price:
-    """The work of one step: multiply-adds, exponentials, and the largest array it holds."""
+    """The work of one step: multiply-adds, exponentials, and the entries it allocates while it runs."""
 
     madds: Terms
     exps: Terms
@@ -125,6 +138,46 @@ class Price:
     @property
     def total(self) -> Terms:
         return self.madds + self.exps
+
+
+def held(f, widths: Widths, ranks: Mapping[int, sympy.Symbol], linear: bool) -> Terms:
+    """Entries of the arrays an executor keeps for the live factor ``f``.
+
+    A message keeps C columns per entry with the channel, one without: in the log domain its
+    log-normaliser and the dv value ratios, in the linear domain the dv values and the
+    normaliser's column. Exact (log domain): a score table of support ≥ 2 stays lazy (its
+    per-variable features, n·D each); a unary table is one log per position; a value factor
+    adds a zero log-table beside the user's V. Linear domain (``linear``): a feature factor is
+    dense over (token, rank); a value factor is V with its ones column. Thresholds are never
+    stored.
+    """
+    if f.kind == "threshold":
+        return ZERO
+    entries = dense(f.scope, ranks) * widths.batch
+    if f.kind == "scores" and len(f.scope) >= 2:  # exact only: lazy per-variable features
+        return Terms.power(1) * widths.batch * f.width * len(f.scope)
+    if f.kind == "value":
+        return entries * widths.channel if linear else entries
+    if f.kind in ("scores", "features"):
+        return entries
+    return entries * (widths.channel if f.channel else 1)
+
+
+def _joint(loop, inputs, widths: Widths, ranks) -> Terms:
+    """A materialised product over ``loop`` (C columns with the channel, one without, as a
+    message), plus the largest score table evaluated into it, held while it is added (twice
+    when it is masked: the mask writes a copy)."""
+    entries = dense(loop, ranks) * widths.batch
+    channel = any(f.channel for f in inputs)
+    tables = [
+        dense(f.scope, ranks) * widths.batch * (2 if f.mask else 1)
+        for f in inputs
+        if f.kind == "scores" and len(f.scope) >= 2
+    ]
+    temporary = ZERO
+    for table in tables:
+        temporary = larger(temporary, table) if temporary else table
+    return entries * (widths.channel if channel else 1) + temporary
 
 
 def _table_work(factor, entries: Terms, widths: Widths) -> Terms:
@@ -183,7 +236,15 @@ def _entry_work(logs: int, scalars: int, channels: int, widths: Widths) -> tuple
 
 
 def price_loop(
-    inputs: list, eliminated: int, loop: Iterable[int], thresholds, output, widths, ranks
+    inputs: list,
+    eliminated: int,
+    loop: Iterable[int],
+    thresholds,
+    output,
+    widths,
+    ranks,
+    materialise: bool = True,
+    linear: bool = False,
 ) -> Price:
     """A loop step: visit every allowed tuple of ``loop``, multiply the inputs and accumulate.
 
@@ -191,6 +252,8 @@ def price_loop(
     whole loop are evaluated on the fly over the allowed tuples, smaller ones are
     materialised densely. Per tuple: the log additions, one exp, the products with the
     linear and channel parts, and the accumulation (C columns, or 1 without channel).
+    Memory: the output, and the joint product over the loop when the executor materialises
+    it (``materialise``; a flash pass does not); a prefix scan's output is as large again.
     """
     loop = sorted(set(loop))
     unary = [f for f in inputs if tuple(f.scope) == (eliminated,)]
@@ -198,7 +261,9 @@ def price_loop(
     keep_log = any(f.log for f in others)
     madds, exps, bias, weight = _combine_unary(unary, keep_log, widths)
     count = tuples(loop, thresholds, ranks) * widths.batch
-    memory = dense(output.scope, ranks) * widths.batch * (widths.channel if output.channel else 1)
+    memory = held(output, widths, ranks, linear)
+    if materialise:
+        memory = memory + _joint(loop, inputs, widths, ranks)
     for f in others:
         if f.kind in ("scores", "features"):
             if sorted(f.scope) == loop:
@@ -206,7 +271,6 @@ def price_loop(
             else:
                 entries = dense(f.scope, ranks)
                 madds = madds + _table_work(f, entries, widths)
-                memory = larger(memory, entries * widths.batch)
     logs = sum(1 for f in others if f.log) + bias
     channels = sum(1 for f in others if f.channel) + (1 if weight and _unary_channel(unary) else 0)
     scalars = sum(1 for f in others if f.linear and not f.channel) + (
@@ -226,20 +290,36 @@ def _unary_channel(unary: list) -> bool:
     return any(f.channel for f in unary)
 
 
-def price_matmul(group1: list, group2: list, unary: list, eliminated: int, batch_vars, output, widths, ranks):
+def price_matmul(
+    group1: list,
+    group2: list,
+    unary: list,
+    eliminated: int,
+    batch_vars,
+    output,
+    widths,
+    ranks,
+    linear: bool = False,
+):
     """A matrix product: materialise each group's product densely, then one (batched) GEMM.
 
     The combined unary factors are folded into the group with the smaller scope (ties: the
-    lexicographically smaller scope).
+    lexicographically smaller scope). Memory: the output and both operands. Linear domain: each
+    side's product (C columns where it carries the channel; the factors on b join the first
+    side). Log domain: each side's log-table and its shifted exponential, dv = C − 1 value
+    columns where a message on that side carries them (values on b stay a vector over b), and
+    the larger side once more, the difference L − max taken before its exponential.
     """
     scope1 = sorted({v for f in group1 for v in f.scope})
     scope2 = sorted({v for f in group2 for v in f.scope})
     into_first = (len(scope1), scope1) <= (len(scope2), scope2)  # independent of the groups' order
     keep_log = any(f.log for f in (group1 if into_first else group2))
     madds, exps, bias, weight = _combine_unary(unary, keep_log, widths)
-    memory = dense(output.scope, ranks) * widths.batch * (widths.channel if output.channel else 1)
+    memory = held(output, widths, ranks, linear)
     carries_channel = False
-    for group, scope, folded in ((group1, scope1, into_first), (group2, scope2, not into_first)):
+    transient = ZERO
+    sides = ((group1, scope1, into_first), (group2, scope2, not into_first))
+    for k, (group, scope, folded) in enumerate(sides):
         entries = dense(scope, ranks)
         for f in group:
             madds = madds + _table_work(f, dense(f.scope, ranks), widths)
@@ -254,12 +334,33 @@ def price_matmul(group1: list, group2: list, unary: list, eliminated: int, batch
         per_entry, per_exp = _entry_work(logs, scalars, channels, widths)
         madds = madds + entries * widths.batch * per_entry
         exps = exps + entries * widths.batch * per_exp
-        memory = larger(memory, entries * widths.batch * (widths.channel if channels else 1))
+        if linear:
+            side_channel = any(f.channel for f in group) or (k == 0 and _unary_channel(unary))
+            copies = widths.channel if side_channel else 1
+        else:
+            copies = 2 + (widths.channel - 1 if any(f.channel for f in group) else 0)
+            side = entries * widths.batch
+            transient = larger(transient, side) if transient else side
+        memory = memory + entries * widths.batch * copies
+    memory = memory + transient
     batch_terms = dense(batch_vars, ranks) * widths.batch * (widths.channel if carries_channel else 1)
     left = [v for v in scope1 if v != eliminated and v not in batch_vars]
     right = [v for v in scope2 if v != eliminated and v not in batch_vars]
     madds = madds + matrix_product(batch_terms, left, eliminated, right, ranks)
     return Price(madds, exps, memory)
+
+
+def price_stream(scan: Price, read: Price, state: Terms) -> tuple[Price, Price]:
+    """A ``prefix_sum`` whose message is read by the next step in the partner's order, streamed.
+
+    The scan eliminates b under [l_b ≤ l_p]: visiting the positions l_p in increasing order,
+    it adds the key l_b = l_p to a running log-sum-exp per remaining index u, so the message
+    M(l_p, u) exists one l_p at a time, and the read step consumes that row at once. The work
+    of both steps is unchanged (every (u, l_b) pair is added once, every allowed (l_p, u) pair
+    read once); the memory is the running ``state`` (over u, with its channel) and the output,
+    never the dense message over (p, u).
+    """
+    return Price(scan.madds, scan.exps, state), Price(read.madds, read.exps, read.memory)
 
 
 def price_normalize(remaining: list, widths: Widths) -> Price:

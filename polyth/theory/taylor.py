@@ -9,11 +9,23 @@ writes the factor as a sum of products of per-variable features, one term per mu
 at most g features: rank C(D + g, g) (:func:`taylor_rank`; Alman & Song 2023 for k = 2,
 Alman & Song 2024 for k = 3, Chakrabarti, Pitassi, Alman 2026 in general).
 
-The relative error e^{−x}·|Σ_{j>g} x^j/j!| is evaluated on 4097 evenly spaced points of
-[−R, R] (both endpoints included), the tail summed in floating point from its first term,
-which is stable because g + 1 > |x| (the terms then shrink geometrically). Degrees
-g ≤ R − 1 never reach ε < 1/2: at x = R the error is P(Poisson(R) > g) ≥ 1/2 there (the
-median of Poisson(R) is at least R − ln 2).
+The worst relative error on [−R, R] has a closed form (:func:`max_relative_error`). Write
+y = |x| and E(x) = e^{−x}·|Σ_{j>g} x^j/j!|. For x = y ≥ 0, E = P(Poisson(y) > g). For x = −y,
+Kummer's transformation of the tail gives
+
+    E(−y) = Σ_{k≥0} y^{g+1+k} / (g!·k!·(g+1+k)) = (1/g!)·∫_0^y u^g e^u du,
+
+a sum of positive terms, increasing in y; and term by term it dominates E(y) =
+e^{−y}·Σ_k y^{g+1+k}/(g+1+k)! (because (g+1+k)! ≥ g!·k!·(g+1+k) and e^{−y} ≤ 1). So the
+maximum over [−R, R] is E(−R), summed in log space up to k = R + 12√R + 50 (the terms are
+Poisson weights in k, negligible beyond). Degrees g ≤ R − 1 never reach ε < 1/2: at x = R the
+error is P(Poisson(R) > g) ≥ 1/2 there (the median of Poisson(R) is at least R − ln 2), and
+there the bound is reported as infinite. The error decreases in g, so
+:func:`taylor_degree` finds the smallest g by doubling from g₀ = ⌈c·R + ln(1/ε)⌉ and then
+bisection: O(log g) evaluations of O(R) terms each, for any R; a range that needs more than
+MAX_DEGREE is refused at once with the figures. (By Stirling, E(−R) ≈ e^R·R^g/g! falls below
+ε once g·ln(g/(e·R)) ≥ R + ln(1/ε): for large R the degree is about c·R, c = 3.5911 the root
+of c·ln(c/e) = 1.)
 
 Example::
 
@@ -23,18 +35,19 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import math
 from math import comb
 
 import numpy as np
 import sympy
 
-from polyth.errors import InputError
+from polyth.errors import BudgetError, InputError
 from polyth.mechanism import Mechanism
 from polyth.mechanism.similarity import Taylor
 
-GRID_POINTS = 4097
 MAX_DEGREE = 100_000
+GROWTH = 3.5911  # the root c of c·ln(c/e) = 1: large ranges need degree ≈ c·R
 
 
 def taylor_relative_error(g: int, x) -> np.ndarray:
@@ -59,27 +72,53 @@ def taylor_relative_error(g: int, x) -> np.ndarray:
 
 
 def max_relative_error(g: int, R: float) -> float:
-    """max_{|x| ≤ R} |T_g(x) − e^x| / e^x on the grid; inf when R ≥ g + 1 (no useful bound there)."""
+    """max_{|x| ≤ R} |T_g(x) − e^x| / e^x, attained at x = −R (module docstring); inf when
+    R ≥ g + 1 (no useful bound there)."""
     if R == 0:
         return 0.0
     if R >= g + 1:
         return math.inf
-    return float(np.max(taylor_relative_error(g, np.linspace(-R, R, GRID_POINTS))))
+    k = np.arange(int(R + 12 * math.sqrt(R) + 50), dtype=float)
+    log_terms = (g + 1 + k) * math.log(R) - math.lgamma(g + 1) - _lgamma(k + 1) - np.log(g + 1 + k)
+    top = float(log_terms.max())
+    total = top + math.log(float(np.exp(log_terms - top).sum()))
+    return math.exp(total) if total < 700 else math.inf
+
+
+def _lgamma(x: np.ndarray) -> np.ndarray:
+    return np.array([math.lgamma(v) for v in x]) if x.size < 64 else _lgamma_table(int(x[-1]))[: x.size]
+
+
+@functools.lru_cache(maxsize=8)
+def _lgamma_table(top: int) -> np.ndarray:
+    """log k! for k = 0 … top, a cumulative sum of logs (exact to rounding)."""
+    return np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, top + 1, dtype=float)))])
 
 
 def taylor_degree(R: float, eps: float) -> int:
-    """The smallest Taylor degree g with relative error ≤ eps on [−R, R] (found on a grid)."""
+    """The smallest Taylor degree g with relative error ≤ eps on [−R, R]: doubling, then bisection."""
     check_eps(eps)
     if not (R >= 0 and math.isfinite(R)):
         raise InputError(f"the score range R must be a finite non-negative number, got {R}")
     if R == 0:
         return 0
-    g = math.floor(R)
-    while g <= MAX_DEGREE:
-        if max_relative_error(g, R) <= eps:
-            return g
-        g += 1
-    raise InputError(f"no Taylor degree up to {MAX_DEGREE} reaches eps = {eps} on [-{R}, {R}]; lower B")
+    failing = max(math.ceil(R) - 2, -1)  # degrees g ≤ R − 1 have error ≥ 1/2 > eps
+    working = min(max(failing + 1, math.ceil(GROWTH * R + math.log(1 / eps))), MAX_DEGREE)
+    while max_relative_error(working, R) > eps:
+        if working >= MAX_DEGREE:
+            raise BudgetError(
+                f"no Taylor degree up to {MAX_DEGREE:,} reaches eps = {eps:g} on [−R, R] with R = {R:.4g} "
+                f"(the error of degree {MAX_DEGREE:,} is {max_relative_error(MAX_DEGREE, R):.3g}; the degree "
+                f"needed grows like {GROWTH}·R ≈ {GROWTH * R:.3g}): lower B (R grows like B^k) or raise eps"
+            )
+        failing, working = working, min(2 * working, MAX_DEGREE)
+    while working - failing > 1:
+        middle = (working + failing) // 2
+        if max_relative_error(middle, R) <= eps:
+            working = middle
+        else:
+            failing = middle
+    return working
 
 
 def taylor_rank(width: int, g: int) -> int:

@@ -173,7 +173,7 @@ def run_case(case: Case, settings: Settings, folder: Path, backend: str, progres
         except PolyError as exc:  # e.g. a feature-map similarity: nothing to approximate
             result.problems.append(f"approximation bounds not applicable: {exc}")
             b = bounds(m)
-        result.bounds_markdown = b._repr_markdown_()
+        result.bounds_markdown = b.markdown()
         result.bounds = b.to_dict()
     except PolyError as exc:
         result.problems.append(f"bounds not available: {exc}")
@@ -365,7 +365,35 @@ def _to_json(info: dict, results: list[CaseResult], missing: list[str], curves: 
 
 
 def default_folder() -> Path:
-    return Path("results") / datetime.datetime.now().strftime("report-%Y%m%d-%H%M%S")
+    """results/report-<date>-<time>, with -2, -3, … appended if a report of that second exists."""
+    base = Path("results") / datetime.datetime.now().strftime("report-%Y%m%d-%H%M%S")
+    folder, suffix = base, 1
+    while folder.exists():
+        suffix += 1
+        folder = base.with_name(f"{base.name}-{suffix}")
+    return folder
+
+
+def claim_folder(folder: Path) -> None:
+    """Create ``folder`` for a new report, before any work: refused if it already holds one
+    (an earlier report is never overwritten) or cannot be written."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"the results folder {str(folder)!r} is a file; pass --out DIR with a new folder")
+    taken = [name for name in ("report.md", "report.json") if (folder / name).exists()]
+    if taken:
+        raise InputError(
+            f"{str(folder)!r} already holds a report ({', '.join(taken)}); polyth never overwrites one: "
+            "pass --out with a new folder, or leave --out out for a new results/report-<date>-<time>"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".polyth-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(
+            f"cannot create the results folder {str(folder)!r}: {exc.strerror}; pass --out DIR"
+        ) from None
 
 
 def write_report(
@@ -375,15 +403,13 @@ def write_report(
     progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> Path:
-    """Run every case, write ``report.md``, ``report.json`` and the PNGs into ``folder``; return report.md."""
+    """Run every case, write ``report.md``, ``report.json`` and the PNGs into ``folder``; return report.md.
+
+    The folder is claimed before any measurement (:func:`claim_folder`): a folder that holds a
+    report already is refused, and the default folder is new for every run."""
     start = time.perf_counter()
     folder = Path(folder) if folder is not None else default_folder()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            f"cannot create the results folder {str(folder)!r}: {exc.strerror}; pass --out DIR"
-        ) from None
+    claim_folder(folder)
     settings = Settings.for_mode(quick)
     info = machine()
     info["backend"] = backend

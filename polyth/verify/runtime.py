@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from polyth.errors import InputError
-from polyth.mechanism import Mechanism
+from polyth.mechanism import Mechanism, notation
 from polyth.theory import cost as _cost
 from polyth.verify.fit import (
     DEFAULT_BAND,
@@ -75,7 +75,7 @@ def predict(
         return Prediction(
             method,
             _cost.exponent_value(plan, _cost.OMEGA_CLASSICAL),
-            f"exact plan, cost {_cost.cost(plan)}{omega_note}",
+            f"exact plan, cost {notation.text(_cost.cost(plan))}{omega_note}",
             lambda n: _cost.operation_count(plan, n, d, dv).total,
         )
     if method == "naive":
@@ -83,7 +83,7 @@ def predict(
         return Prediction(
             method,
             terms.exponent_at(_cost.OMEGA_CLASSICAL),
-            f"brute force over all tuples, cost {terms.expr()}",
+            f"brute force over all tuples, cost {notation.text(terms.expr())}",
             lambda n: int(terms.evaluate({"n": n, "d": d, "dv": dv, "r": None})),
         )
     if method == "approx":
@@ -93,7 +93,7 @@ def predict(
         return Prediction(
             method,
             _cost.exponent_value(a.plan, _cost.OMEGA_CLASSICAL),
-            f"low-rank plan (Taylor degree {a.degree}, rank r = {a.rank}), cost {a.cost}",
+            f"low-rank plan (Taylor degree {a.degree}, rank r = {a.rank}), cost {notation.text(a.cost)}",
             a.operation_count,
             rank=a.rank,
         )
@@ -315,18 +315,24 @@ def verify_runtime(
     dtype=np.float32,
     B: float | None = None,
     eps: float | None = None,
-    max_seconds: float = DEFAULT_MAX_SECONDS,
+    max_seconds: float | None = None,
     points: int = DEFAULT_POINTS,
     seed: int = 0,
     progress: bool = False,
     label: str | None = None,
+    max_memory: float | None = None,
 ) -> RuntimeVerification:
     """Time ``m`` with ``method`` over ``sizes`` and fit the exponent and the count constant.
 
     Without ``sizes`` the grid is chosen by :func:`choose_sizes` (``points`` doublings, one
-    run ≤ ``max_seconds``). ``d`` defaults to 32 (``approx``: 4, so that ranks stay small);
+    run ≤ ``max_seconds``, default 0.5 s). With ``sizes``, the largest is priced before any
+    run (:func:`polyth.compute.front.admit`) and refused with :class:`polyth.BudgetError` when it
+    cannot fit in memory (or ``max_memory``), or, if ``max_seconds`` is given, when its
+    predicted time exceeds it. ``d`` defaults to 32 (``approx``: 4, so that ranks stay small);
     ``dv`` to ``d``. ``approx`` uses ``B`` and ``eps`` (defaults 1 and 1e-3) and inputs in [−B, B].
     """
+    from polyth.compute.front import admit
+
     if not isinstance(m, Mechanism):
         raise InputError(f"expected a polyth Mechanism, got {type(m).__name__}")
     if method not in METHODS:
@@ -334,7 +340,8 @@ def verify_runtime(
     band = check_band(band)
     repeats = _check_int("repeats", repeats, MIN_REPEATS, 1000)
     points = _check_int("points", points, 2, 12)
-    if not (isinstance(max_seconds, (int, float)) and 0 < max_seconds <= 600):
+    limit = DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds
+    if isinstance(limit, bool) or not (isinstance(limit, (int, float)) and 0 < limit <= 600):
         raise InputError(f"max_seconds must be a number of seconds in (0, 600], got {max_seconds!r}")
     if method == "approx":
         B = APPROX_B if B is None else B
@@ -345,9 +352,11 @@ def verify_runtime(
     dv = d if dv is None or m.per_channel else _check_int("dv", dv, 1, 4096)
     backend = _backend_name(backend)
     prediction = predict(m, method, d, dv, causal, B, eps)
-    options = {"method": method, "backend": backend, "causal": causal}
+    options = {"method": method, "backend": backend, "causal": causal, "max_memory": max_memory}
     if method == "approx":
         options.update(B=B, eps=eps)
+    if sizes is not None:  # every run bounded by max_seconds (if given); the largest priced now
+        options["max_seconds"] = max_seconds
     rng = np.random.default_rng(seed)
     value_bound = B if method == "approx" else None
 
@@ -361,9 +370,14 @@ def verify_runtime(
         return min(time_attention(m, *inputs(n), 2, **options).repeats)  # the faster: spikes skew less
 
     if sizes is None:
-        sizes = choose_sizes(prediction, time_once, max_seconds, points)
+        sizes = choose_sizes(prediction, time_once, limit, points)
     else:
         sizes = _check_sizes(sizes)
+        admit(
+            m,
+            *random_inputs(m, max(sizes), d, dv, dtype, np.random.default_rng(seed), value_bound),
+            **options,
+        )
     name = label or m.name or str(m.polynomial)
     bar = _progress_bar(len(sizes) * repeats, f"{name} {method}", progress)
     measured = []
