@@ -35,7 +35,8 @@ NAMES = {"authors": "the authors' semantics", "definition-2.2": "Definition 2.2"
 
 
 def _runs(document: dict) -> list[dict]:
-    """Every run of the sweep, finished or not, in the sweep's order, with a ``state``."""
+    """Every run of the sweep (semantics, then model, then seed) with its ``state``: finished,
+    unfinished (its curves so far) or not started."""
     config = document["config"]
     found = {(r["model"], r["semantics"], r["seed"]): {**r, "state": "finished"} for r in document["runs"]}
     for r in document.get("in_progress", []):
@@ -48,10 +49,12 @@ def _runs(document: dict) -> list[dict]:
 
 
 def _reached(run: dict) -> int | None:
+    """The end of the first window whose mean accuracy is ≥ 0.99 (None if none so far)."""
     return next((s for s, a in zip(run["steps"], run["accuracy"]) if a >= SOLVED), None)
 
 
 def run_table(document: dict) -> list[str]:
+    """Markdown rows, one per started run, then one line naming the runs not started."""
     steps = document["config"]["steps"]
     lines = [
         "| semantics | model | seed | state | final accuracy | step at which it reaches 99% "
