@@ -168,3 +168,18 @@ def test_the_report_command_rebuilds_everything_from_what_exists(tmp_path, repor
     assert sorted(p.name for p in out.glob("*.png")) == [
         f"composition_authors_accuracy_vs_{axis}.png" for axis in ("flops", "seconds", "steps")
     ]
+
+
+def test_an_unfinished_run_whose_checkpoint_is_gone_is_taken_from_the_last_aggregate(tmp_path, report):
+    """The checkpoints stay out of git: a copy of the results without them still shows the run."""
+    import training_study
+
+    task = SweepTask("tree-1L", "authors", 61, 30000, 1024)
+    earlier = {"model": "tree-1L", "semantics": "authors", "seed": 61, "partial": True, "steps_done": 9500,
+               "steps": [9500], "accuracy": [0.16], "seconds": [1.0e3]}  # fmt: skip
+    document = training_study.authors_document([task], tmp_path, [], {}, 1, {"in_progress": [earlier]})
+    assert document["pending"] == [task.key]
+    assert document["in_progress"] == [
+        {"mechanism": "path:3", "task": "compose:2", **earlier, "steps_total": 30000}
+    ]
+    assert training_study.authors_document([task], tmp_path, [], {}, 1)["in_progress"] == []
