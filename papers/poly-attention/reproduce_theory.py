@@ -21,7 +21,7 @@ Sections:
              connected hypergraph on 3 and 4 variables (one per canonical form): is the
              engine's exponent 2 exactly when the polynomial is a tree?
   runtime    ``polyth.verify.verify_runtime`` (exact method, cpu, float32, d = dv = 32,
-             median of 5 runs after a warm-up): fitted exponent against the predicted one.
+             fastest of 5 runs after a warm-up): fitted exponent against the predicted one.
   approx     ``polyth.verify.sweep_B``: the polynomial method's degree, rank and measured
              error against B / B*.
 """
@@ -132,7 +132,7 @@ def runtimes(quick: bool):
     results = []
     for spec, sizes in RUNTIME:
         sizes = [n // 4 for n in sizes] if quick else sizes
-        r = verify_runtime(zoo.from_spec(spec), sizes=sizes, label=spec)
+        r = verify_runtime(zoo.from_spec(spec), sizes=sizes, d=32, label=spec)
         print(r.summary())
         results.append(r)
     return results
@@ -154,7 +154,7 @@ def runtime_plot(results, path: Path) -> None:
     axes.set_xscale("log", base=2)
     axes.set_yscale("log")
     axes.set_xlabel("n")
-    axes.set_ylabel("seconds (median of 5; dotted: predicted slope)")
+    axes.set_ylabel("seconds (fastest of 5; dotted: predicted slope)")
     axes.set_title("Exact poly-attention on the CPU (float32, d = dv = 32, one thread)")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=7)

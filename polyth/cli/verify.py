@@ -1,18 +1,20 @@
 """``polyth verify runtime|approx MECH ...``: check polyth's predictions on this machine.
 
-``polyth verify runtime MECH [--method exact|naive|approx] [--n 256,512,...] [--backend cpu|cuda|auto]
-[--band 0.25] [--repeats 5] [--d 32] [--json] [--plot FILE]`` times the computation over a
-geometric grid of n (median of ≥ 5 runs after a warm-up), fits log time against log n and
-time against the predicted operation count, and compares the fitted exponent with the
-predicted one (ω = 3 for matrix products: what the kernels run). Exit status 1 when the
-measured exponent is outside the band. With ``--n`` the largest size is priced before any
-run: above the free memory (or ``--max-memory``), or above ``--max-seconds`` when given, it
-is refused with exit status 4.
+``polyth verify runtime MECH [--method exact|naive|approx] [--n 256,512,...] [--budget 30]
+[--backend cpu|cuda|auto] [--band 0.25] [--repeats 5] [--d 4] [--threads K] [--json] [--plot FILE]``
+times the computation over sizes chosen by a time budget (or given), keeps the fastest of the
+repeats, fits T = a + κ·N(n) against the predicted operation count and the overhead-corrected
+exponent with a 95% interval, and prints the verdict (PASS, FAIL, INCONCLUSIVE) with its reason
+(docs/design.md §6). With ``--n`` the largest size is priced before any run: above the free
+memory (or ``--max-memory``), or above ``--max-seconds`` when given, it is refused with exit
+status 4.
 
-``polyth verify approx MECH --B 1,2 --eps 1e-3 [--n 64] [--d 2] [--json] [--plot FILE]``
-measures the largest error of ``method="approx"`` over random inputs with entries in
-[−B, B] against the predicted bound, for each B (degree, rank, crossover n, threshold
-B* = (ln n)^(1/k)). Exit status 1 when a measured error exceeds its bound.
+``polyth verify approx MECH --B 0.5,1,2 (--eps 1e-3 | --degree 6) [--n 64] [--d 4] [--json]
+[--plot FILE]`` measures the largest error of ``method="approx"`` on random and adversarial
+inputs with entries in [−B, B] against the predicted bound, for each B (degree, rank, crossover
+n, measured ÷ bound, B* = (ln n)^{1/k}).
+
+Both exit with status 1 only when a prediction is refuted (a FAIL); an INCONCLUSIVE exits 0.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from polyth.cli.arguments import (
     say,
     writable_file,
 )
+from polyth.cli.verdicts import print_verdicts
 from polyth.errors import InputError
 
-FAILED = 1
+REFUTED = 1
 
 
 def _numbers(text: str, kind, what: str) -> list:
@@ -68,10 +71,15 @@ def register(subparsers) -> None:
         "(the low-rank plan of the polynomial method)",
     )
     runtime.add_argument(
-        "--n",
+        "--n", default=None, help="comma-separated sizes, e.g. 256,512,1024 (default: chosen by --budget)"
+    )
+    runtime.add_argument(
+        "--budget",
+        type=float,
         default=None,
-        help="comma-separated sizes, e.g. 256,512,1024 (default: a doubling grid chosen "
-        "to fit --max-seconds)",
+        help=Deferred(
+            lambda: f"seconds of measurement that choose the sizes (default {_defaults().BUDGET_SECONDS:g})"
+        ),
     )
     add_backend_argument(runtime)
     add_causal_argument(runtime)
@@ -79,22 +87,38 @@ def register(subparsers) -> None:
         "--band",
         type=float,
         default=None,
-        help=Deferred(lambda: f"pass band on the fitted exponent (default {_default_band()})"),
+        help=Deferred(lambda: f"pass band on the fitted exponent (default {_defaults().BAND:g})"),
     )
-    runtime.add_argument("--repeats", type=int, default=5, help="timed runs per size, at least 5 (default 5)")
-    runtime.add_argument("--d", type=int, default=None, help="head dimension (default 32; approx: 4)")
+    runtime.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help=Deferred(lambda: f"timed runs per size, at least 5 (default {_defaults().REPEATS})"),
+    )
+    runtime.add_argument(
+        "--d", type=int, default=None, help=Deferred(lambda: f"head dimension (default {_defaults().D})")
+    )
     runtime.add_argument("--dv", type=int, default=None, help="value width d_v (default: --d)")
     runtime.add_argument(
         "--B", type=float, default=None, help="approx: bound on the entries of Q (default 1)"
     )
     runtime.add_argument(
-        "--eps", type=float, default=None, help="approx: relative error per factor (default 1e-3)"
+        "--eps",
+        type=float,
+        default=None,
+        help=Deferred(lambda: f"approx: relative error per table (default {_defaults().EPS:g})"),
+    )
+    runtime.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads to run with (default: the cores the load leaves free)",
     )
     runtime.add_argument(
         "--max-seconds",
         type=float,
         default=None,
-        help="longest single run: of the default grid (0.5 s), or predicted for --n (refused above it)",
+        help="refuse sizes --n whose largest run is predicted to take longer (exit status 4)",
     )
     add_budget_arguments(runtime, seconds=False)
     _common(runtime)
@@ -107,10 +131,19 @@ def register(subparsers) -> None:
     )
     add_mechanism_argument(approx)
     approx.add_argument("--B", required=True, help="entry bound(s) of Q, comma-separated, e.g. 0.5,1,2")
-    approx.add_argument("--eps", type=float, required=True, help="relative error per factor, in (0, 0.5)")
-    approx.add_argument("--n", type=int, default=64, help="sequence length (default 64)")
-    approx.add_argument("--d", type=int, default=2, help="head dimension (default 2: ranks stay small)")
-    approx.add_argument("--dv", type=int, default=2, help="value width d_v (default 2)")
+    degree = approx.add_mutually_exclusive_group(required=True)
+    degree.add_argument("--eps", type=float, help="relative error per table, in (0, 0.5): the degree follows")
+    degree.add_argument("--degree", type=int, help="a fixed Taylor degree for every table")
+    approx.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        help=Deferred(lambda: f"sequence length (default {_defaults().SWEEP_N})"),
+    )
+    approx.add_argument(
+        "--d", type=int, default=None, help=Deferred(lambda: f"head dimension (default {_defaults().D})")
+    )
+    approx.add_argument("--dv", type=int, default=None, help="value width d_v (default: --d)")
     approx.add_argument("--trials", type=int, default=3, help="random instances per B (default 3)")
     add_causal_argument(approx)
     add_backend_argument(approx)
@@ -119,10 +152,11 @@ def register(subparsers) -> None:
     approx.set_defaults(handler=run_approx)
 
 
-def _default_band() -> float:
-    from polyth.verify.fit import DEFAULT_BAND
+def _defaults():
+    """polyth.verify.defaults, imported when a command needs it (not at the CLI's start)."""
+    from polyth.verify import defaults
 
-    return DEFAULT_BAND
+    return defaults
 
 
 def _common(parser) -> None:
@@ -136,6 +170,7 @@ def run_runtime(args) -> int:
     from polyth.verify import plots
     from polyth.verify.runtime import verify_runtime
 
+    defaults = _defaults()
     writable_file(args.plot, "--plot")
     m = zoo.from_spec(args.mechanism)
     sizes = _numbers(args.n, int, "--n") if args.n else None
@@ -147,13 +182,15 @@ def run_runtime(args) -> int:
         dv=args.dv,
         backend=args.backend,
         causal=args.causal,
-        repeats=args.repeats,
-        band=_default_band() if args.band is None else args.band,
+        repeats=defaults.REPEATS if args.repeats is None else args.repeats,
+        band=defaults.BAND if args.band is None else args.band,
         B=args.B,
         eps=args.eps,
-        max_seconds=args.max_seconds,
+        budget=defaults.BUDGET_SECONDS if args.budget is None else args.budget,
+        threads=args.threads,
         progress=not args.quiet,
         label=args.mechanism,
+        max_seconds=args.max_seconds,
         max_memory=budget_of(args)[0],
     )
     if args.plot:
@@ -164,7 +201,7 @@ def run_runtime(args) -> int:
         _print_runtime(result)
         if args.plot:
             print(f"plot: {args.plot}")
-    return 0 if result.passed else FAILED
+    return REFUTED if result.verdict.refuted else 0
 
 
 def _print_runtime(result) -> None:
@@ -172,12 +209,13 @@ def _print_runtime(result) -> None:
     from rich.text import Text
 
     table = Table(title=f"polyth verify runtime: {result.mechanism} ({result.method}, {result.backend})")
-    for column in ("n", "median ms", "predicted operations", "ns / op", "steps (median)"):
-        table.add_column(column, justify="left" if column.startswith("steps") else "right")
+    for column in ("n", "fastest ms", "slowest ms", "predicted operations", "ns / op", "steps (fastest)"):
+        table.add_column(column, justify="left" if column.startswith("steps") else "right", overflow="fold")
     for row in result.rows():
         table.add_row(
             str(row["n"]),
-            f"{row['median_ms']:.4g}",
+            f"{row['min_ms']:.4g}",
+            f"{row['max_ms']:.4g}",
             f"{row['operations']:.3e}",
             f"{row['ns_per_operation']:.3g}",
             Text(row["steps"]),
@@ -191,7 +229,9 @@ def run_approx(args) -> int:
     from polyth.mechanism import zoo
     from polyth.verify import plots
     from polyth.verify.approx_check import sweep_B
+    from polyth.verify.verdict import approx_verdict
 
+    defaults = _defaults()
     writable_file(args.plot, "--plot")
     m = zoo.from_spec(args.mechanism)
     Bs = _numbers(args.B, float, "--B")
@@ -200,54 +240,64 @@ def run_approx(args) -> int:
             m,
             Bs,
             args.eps,
-            n=args.n,
-            d=args.d,
+            degree=args.degree,
+            n=defaults.SWEEP_N if args.n is None else args.n,
+            d=defaults.D if args.d is None else args.d,
             dv=args.dv,
             trials=args.trials,
             causal=args.causal,
             backend=args.backend,
             label=args.mechanism,
         )
+    verdict = approx_verdict(checks)
     if args.plot:
-        plots.approx_figure(checks, args.plot)
+        plots.approx_figure(checks, args.plot, eps=args.eps)
     if args.json:
-        print(json.dumps([c.to_dict() for c in checks], indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {"verdict": verdict.to_dict(), "checks": [c.to_dict() for c in checks]},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         _print_approx(checks)
+        print_verdicts([(args.mechanism, "approximation", verdict)], "polyth verify approx: verdict")
         if args.plot:
             print(f"plot: {args.plot}")
-    return FAILED if any(c.passed is False for c in checks) else 0
+    return REFUTED if verdict.refuted else 0
 
 
 def _print_approx(checks) -> None:
+    from rich import box
     from rich.table import Table
 
     first = checks[0]
+    fixed = f"degree {first.degree}" if first.eps is None else f"ε = {first.eps:g}"
     table = Table(
-        title=f"polyth verify approx: {first.mechanism} (n = {first.n}, d = {first.d}, ε = {first.eps:g}, "
-        f"B* = (ln n)^(1/{first.k}) = {first.threshold:.3g})"
+        title=f"polyth verify approx: {first.mechanism} (n = {first.n}, d = {first.d}, {fixed}, "
+        f"B* = (ln n)^(1/{first.k}) = {first.threshold:.3g})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
-    for column in (
-        "B",
-        "degree",
-        "rank",
-        "ran g / r",
-        "crossover n",
-        "predicted bound",
-        "measured",
-        "within",
-    ):
-        table.add_column(column, justify="right")
+    for column in ("B", "g", "r", "ran g/r", "n₀", "bound", "adv.", "random", "adv÷bound"):
+        # never "…": headers keep their width, numbers fold rather than lose digits
+        table.add_column(column, justify="right", overflow="fold", min_width=len(column))
     for c in checks:
         table.add_row(
             f"{c.B:g}",
             str(c.degree),
             str(c.rank),
-            "—" if c.executed is None else f"{c.executed['degree']} / {c.executed['rank']}",
+            "—" if c.executed is None else f"{c.executed['degree']}/{c.executed['rank']}",
             "never" if c.crossover_n is None else str(c.crossover_n),
-            f"{c.predicted_error:.3g}",
-            "not run" if c.measured_error is None else f"{c.measured_error:.2e}",
-            {True: "yes", False: "NO", None: "rank too large"}[c.passed],
+            f"{c.predicted_error:.2e}",
+            "not run" if c.measured_adversarial is None else f"{c.measured_adversarial:.2e}",
+            "not run" if c.measured_random is None else f"{c.measured_random:.2e}",
+            "—" if c.ratio is None else f"{c.ratio:.2g}",
         )
     console().print(table)
-    say(f"error = max |approx − exact| / Π max|V| over {first.trials} trial(s); oracle: {first.oracle}")
+    say(
+        "g: Taylor degree, r: rank, ran: what the executor ran, n₀: crossover n, adv.: adversarial; "
+        f"error = max |approx − exact| / Π max|V| over {first.trials} random and {first.instances} "
+        f"adversarial instance(s); oracle: {first.oracle}"
+    )

@@ -3,17 +3,22 @@
 For every mechanism of :data:`CASES` (self-attention, path-3, star-4, Strassen, 3-tensor,
 and linear and element-wise attention when the zoo has them) the report holds
 
-1. the bounds table of :func:`polyth.bounds` (exact plan, cost, exponent, lower bounds,
-   approximation threshold; with the B and eps of the approximation check);
-2. the runtime verification (:func:`polyth.verify.runtime.verify_runtime`): measured
-   against predicted exponent, time against predicted operation count, with a figure;
-3. the approximation check (:func:`polyth.verify.approx_check.sweep_B`): measured error
-   against the predicted bound over a sweep of B, degree, rank and crossover n, the
-   threshold B* = (ln n)^{1/k} marked;
+1. the bounds table of :func:`polyth.bounds` at B = 1, ε = 10⁻³, d = D;
+2. each runtime check (:func:`polyth.verify.runtime.verify_runtime`): sizes chosen by a time
+   budget, the fastest of the repeats, the count fit T = a + κ·N(n), the overhead-corrected
+   exponent with its 95% interval, the load it ran under, and a figure of time against n and
+   against the predicted operation count;
+3. the approximation check (:func:`polyth.verify.approx_check.sweep_B`) at the fixed degree the
+   theory picks for B = 1: measured error on random and adversarial inputs against the bound
+   over the B sweep, measured ÷ bound, where the error crosses ε;
+4. the theory's degree, rank and crossover n against B (for ε), B* = (ln n)^{1/k} marked.
 
-and one figure of the Taylor degree needed against B for k = 2 and k = 3. Every figure is
-measured in the run that writes the report; the machine, its load and the versions are
-recorded. ``quick=True`` gives a CI-sized run (tiny sizes, a few B).
+Every B sweep runs at one n and d (:mod:`polyth.verify.defaults`). Each check ends in a
+verdict (:mod:`polyth.verify.verdict`): :class:`Report` lists them, and ``polyth report``
+prints them and exits with status 1 when a prediction is refuted. A check the computation
+refuses (a :class:`polyth.PolyError`, e.g. a budget gate) is INCONCLUSIVE with the refusal as
+its reason. ``quick=True`` gives a CI-sized run (tiny sizes, a few B), which never refutes a
+runtime prediction.
 """
 
 from __future__ import annotations
@@ -34,13 +39,13 @@ import numpy as np
 from polyth.errors import InputError, NumericalError, PolyError
 from polyth.mechanism import zoo
 from polyth.theory.bounds import bounds
-from polyth.verify import plots
-from polyth.verify.approx_check import ApproxCheck, degree_curve, sweep_B, threshold_B
+from polyth.verify import defaults, plots
+from polyth.verify.approx_check import ApproxCheck, exp_form, reference_degree, sweep_B, threshold_curves
+from polyth.verify.load import load_average, usable_cpus
+from polyth.verify.report_markdown import write_markdown
 from polyth.verify.runtime import RuntimeVerification, verify_runtime
+from polyth.verify.verdict import INCONCLUSIVE, Verdict, approx_verdict
 from polyth.version import __version__
-
-EPS = 1e-3
-APPROX_D = 2
 
 
 @dataclass(frozen=True)
@@ -51,14 +56,13 @@ class Case:
     title: str
     methods: tuple[str, ...] = ("exact",)
     build: Callable | None = None  # overrides zoo.from_spec(spec)
-    time_factor: float = 1.0  # times the settings' cap on one run (slow-growing costs need larger n)
 
 
 CASES = (
     Case("self", "Self-attention", ("exact", "approx")),
     Case("path:3", "Path-3 (tree attention)", ("exact", "naive")),
     Case("star:4", "Star-4 (tree attention)"),
-    Case("strassen", "Strassen attention", time_factor=6.0),
+    Case("strassen", "Strassen attention"),
     Case("tensor:3", "3-tensor attention"),
 )
 OPTIONAL_CASES = (  # (zoo attribute, case): included when polyth.zoo has the builder
@@ -71,41 +75,64 @@ OPTIONAL_CASES = (  # (zoo attribute, case): included when polyth.zoo has the bu
 class Settings:
     """Sizes of a run: full (the README's main job, minutes) or quick (CI, seconds)."""
 
-    max_seconds: float
-    points: int
+    budget: float  # seconds per runtime check
     repeats: int
     Bs: tuple[float, ...]
-    approx_n: int
+    n: int  # of every B sweep
+    d: int
     trials: int
-    degree_Bs: tuple[float, ...]
-    threshold_n: int
+    eps: float
+    quick: bool
 
     @classmethod
     def for_mode(cls, quick: bool) -> Settings:
+        d, eps, repeats = defaults.D, defaults.EPS, defaults.REPEATS
         if quick:
-            return cls(0.02, 3, 5, (0.5, 1.5), 12, 1, (0.5, 1.0, 2.0, 3.0), 4096)
+            return cls(defaults.QUICK_BUDGET_SECONDS, repeats, (0.5, 1.0, 1.5), 16, d, 1, eps, quick=True)
         return cls(
-            1.0,
-            4,
-            5,
-            (0.5, 1.0, 1.5, 2.0, 2.5, 3.0),
-            64,
-            3,
-            tuple(np.round(np.arange(0.25, 4.01, 0.25), 2)),
-            4096,
+            defaults.BUDGET_SECONDS, repeats, defaults.SWEEP_B, defaults.SWEEP_N, d, 3, eps, quick=False
         )
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the summary: which check, of which mechanism, and its verdict."""
+
+    mechanism: str
+    name: str
+    verdict: Verdict
+
+    def to_dict(self) -> dict:
+        return {"mechanism": self.mechanism, "check": self.name, "verdict": self.verdict.status,
+                "reason": self.verdict.reason}  # fmt: skip
 
 
 @dataclass
 class CaseResult:
     case: Case
-    mechanism_name: str = ""
     bounds_markdown: str = ""
     bounds: dict | None = None
     runtime: list[RuntimeVerification] = field(default_factory=list)
     approx: list[ApproxCheck] = field(default_factory=list)
+    k: int | None = None  # the mechanism's total degree
+    degree: int | None = None  # the fixed degree of the approximation check
+    curves: list[dict] = field(default_factory=list)  # the theory's degree, rank, crossover against B
+    checks: list[Check] = field(default_factory=list)
     figures: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Report:
+    """The written report: where it is and every check's verdict."""
+
+    path: Path
+    checks: tuple[Check, ...]
+    seconds: float
+
+    @property
+    def refuted(self) -> bool:
+        return any(c.verdict.refuted for c in self.checks)
 
 
 def machine() -> dict:
@@ -119,7 +146,7 @@ def machine() -> dict:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cpus": usable_cpus(),
         "numba_threads": numba.config.NUMBA_NUM_THREADS,
         "python": sys.version.split()[0],
         "polyth": __version__,
@@ -129,8 +156,9 @@ def machine() -> dict:
         "numba": numba.__version__,
         "git_commit": _git_commit(),
     }
-    if hasattr(os, "getloadavg"):
-        info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    average = load_average()
+    if average:
+        info["load_average_at_start"] = list(average)
     return info
 
 
@@ -161,17 +189,21 @@ def _mechanism(case: Case):
     return case.build() if case.build else zoo.from_spec(case.spec)
 
 
+def _not_run(result: CaseResult, name: str, exc: Exception) -> None:
+    """A check the computation refused (a budget gate, a numerical refusal): INCONCLUSIVE, with why."""
+    result.checks.append(Check(result.case.title, name, Verdict(INCONCLUSIVE, f"not run: {exc}")))
+
+
 def run_case(case: Case, settings: Settings, folder: Path, backend: str, progress: bool) -> CaseResult:
-    """Bounds, runtime verification and approximation check of one mechanism (figures into ``folder``)."""
+    """Bounds, runtime checks and the approximation check of one mechanism (figures into ``folder``)."""
     result = CaseResult(case)
     slug = case.spec.replace(":", "")
     try:
         m = _mechanism(case)
-        result.mechanism_name = m.name or str(m.polynomial)
+        result.k = m.k
         try:
-            b = bounds(m, B=1.0, eps=EPS, d=APPROX_D)
-        except PolyError as exc:  # e.g. a feature-map similarity: nothing to approximate
-            result.problems.append(f"approximation bounds not applicable: {exc}")
+            b = bounds(m, B=defaults.REFERENCE_B, eps=settings.eps, d=settings.d)
+        except PolyError:  # a feature-map similarity: nothing to approximate (said below)
             b = bounds(m)
         result.bounds_markdown = b.markdown()
         result.bounds = b.to_dict()
@@ -179,187 +211,85 @@ def run_case(case: Case, settings: Settings, folder: Path, backend: str, progres
         result.problems.append(f"bounds not available: {exc}")
         return result
     for method in case.methods:
+        name = f"runtime, {method}"
         try:
-            result.runtime.append(
-                verify_runtime(
-                    m,
-                    method,
-                    backend=backend,
-                    repeats=settings.repeats,
-                    max_seconds=settings.max_seconds * case.time_factor,
-                    points=settings.points,
-                    progress=progress,
-                    label=case.title,
-                )
+            r = verify_runtime(
+                m,
+                method,
+                d=settings.d,
+                backend=backend,
+                repeats=settings.repeats,
+                budget=settings.budget,
+                progress=progress,
+                label=case.title,
+                quick=settings.quick,
             )
         except (PolyError, NumericalError) as exc:
-            result.problems.append(f"runtime ({method}) not run: {exc}")
+            _not_run(result, name, exc)
+            continue
+        result.runtime.append(r)
+        result.checks.append(Check(case.title, name, r.verdict))
     if result.runtime:
-        name = f"runtime-{slug}.png"
-        plots.runtime_figure(result.runtime, folder / name, title=f"{case.title}: time against n")
-        result.figures["runtime"] = name
+        result.figures["runtime"] = f"runtime-{slug}.png"
+        plots.runtime_figure(result.runtime, folder / result.figures["runtime"], title=case.title)
     try:
+        exp_form(m)
+    except InputError as exc:
+        result.problems.append(f"approximation check not applicable: {exc}")
+        return result
+    try:
+        result.degree = reference_degree(m, settings.d)
+        result.curves = threshold_curves(m, settings.Bs, settings.eps, settings.d)
         result.approx = sweep_B(
             m,
             settings.Bs,
-            EPS,
-            n=settings.approx_n,
-            d=APPROX_D,
+            degree=result.degree,
+            n=settings.n,
+            d=settings.d,
             trials=settings.trials,
             backend=backend,
             label=case.title,
         )
     except (PolyError, NumericalError) as exc:
-        result.problems.append(f"approximation check not run: {exc}")
-    if result.approx:
-        name = f"approx-{slug}.png"
-        plots.approx_figure(
-            result.approx, folder / name, title=f"{case.title}: approximation error, eps = {EPS:g}"
-        )
-        result.figures["approx"] = name
+        _not_run(result, "approximation", exc)
+        return result
+    result.checks.append(
+        Check(case.title, f"approximation, degree {result.degree}", approx_verdict(result.approx))
+    )
+    result.figures["approx"] = f"approx-{slug}.png"
+    plots.approx_figure(
+        result.approx,
+        folder / result.figures["approx"],
+        title=f"{case.title}: fixed degree g = {result.degree}, n = {settings.n}, d = {settings.d}",
+        eps=settings.eps,
+    )
     return result
 
 
-def _fmt(value, spec: str = ".3g") -> str:
-    return "—" if value is None else format(value, spec)
-
-
-def _runtime_markdown(r: RuntimeVerification) -> list[str]:
-    lines = [
-        f"**{r.method}** ({r.backend}, {r.dtype}, d = {r.d}, dv = {r.dv}): predicted exponent "
-        f"**{r.predicted_exponent:g}** ({r.prediction.basis}); slope of the predicted operation count "
-        f"on this grid {r.grid_exponent:.2f}; measured **{r.measured_exponent:.2f}** ± {r.fit.stderr:.2f} "
-        f"(R² {r.fit.r_squared:.3f}), band ±{r.band:g}: **{'PASS' if r.passed else 'FAIL'}**. "
-        f"Time against operation count: {1e9 * r.count_fit.seconds_per_operation:.3g} ns per operation, "
-        f"overhead {1e3 * r.count_fit.overhead_seconds:.3g} ms, R² {r.count_fit.r_squared:.3f}.",
-        "",
-        "| n | median ms | min–max ms | predicted operations | ns / operation | steps (median) |",
-        "|---:|---:|---:|---:|---:|---|",
-    ]
-    for p, row in zip(r.points, r.rows()):
-        lines.append(
-            f"| {p.n} | {row['median_ms']:.3g} | {1e3 * min(p.repeats):.3g}–{1e3 * max(p.repeats):.3g} | "
-            f"{p.operations:.3e} | {row['ns_per_operation']:.3g} | {row['steps']} |"
-        )
-    return lines + [""]
-
-
-def _approx_markdown(checks: list[ApproxCheck]) -> list[str]:
-    c0 = checks[0]
-    lines = [
-        f"Entries of Q uniform in [−B, B], V normal; n = {c0.n}, d = {c0.d}, dv = {c0.dv}, eps = {c0.eps:g} "
-        f"per factor, {c0.trials} trial(s); oracle: {c0.oracle}. Threshold B* = (ln n)^(1/{c0.k}) = "
-        f"{c0.threshold:.2f}. Error = max |approx − exact| / Π max|V|.",
-        "",
-        "| B | B / B* | degree g | rank r | crossover n | predicted bound | measured | within bound |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for c in checks:
-        within = {True: "yes", False: "**NO**", None: "not run (rank too large)"}[c.passed]
-        lines.append(
-            f"| {c.B:g} | {c.B / c.threshold:.2f} | {c.degree} | {c.rank} | {_fmt(c.crossover_n, 'd')} | "
-            f"{c.predicted_error:.3g} | {_fmt(c.measured_error, '.2e')} | {within} |"
-        )
-    return lines + [""]
-
-
-def _summary_markdown(results: list[CaseResult]) -> list[str]:
-    lines = [
-        "| mechanism | method | predicted exponent | measured exponent | R² | verdict | sizes n |",
-        "|---|---|---:|---:|---:|---|---|",
-    ]
-    for res in results:
-        for r in res.runtime:
-            lines.append(
-                f"| {res.case.title} | {r.method} | {r.predicted_exponent:g} | {r.measured_exponent:.2f} | "
-                f"{r.fit.r_squared:.3f} | {'PASS' if r.passed else 'FAIL'} | {', '.join(map(str, r.sizes))} |"
-            )
-    lines += [
-        "",
-        "| mechanism | B | degree | rank | predicted error bound | measured error | within bound |",
-        "|---|---:|---:|---:|---:|---:|---|",
-    ]
-    for res in results:
-        ran = [c for c in res.approx if c.measured_error is not None]
-        for c in ran[-1:]:  # the largest B that ran
-            lines.append(
-                f"| {res.case.title} | {c.B:g} | {c.degree} | {c.rank} | {c.predicted_error:.3g} | "
-                f"{c.measured_error:.2e} | {'yes' if c.passed else 'NO'} |"
-            )
-    return lines + [""]
-
-
-def write_markdown(
-    path: Path,
-    info: dict,
-    results: list[CaseResult],
-    missing: list[str],
-    degree_png: str,
-    settings: Settings,
-    quick: bool,
-) -> None:
-    lines = [
-        "# polyth report" + (" (quick)" if quick else ""),
-        "",
-        "Every figure below was measured in the run that wrote this file. Runtime: median of "
-        f"{settings.repeats} runs after a warm-up per size (numba compiles in the warm-up), fitted by "
-        "least squares in log-log; the predicted exponent is the leading power of n of the algorithm that "
-        "runs, with ω = 3 for matrix products (classical GEMM, what the kernels run). Exponents measured on "
-        "a loaded machine or at overhead-dominated sizes deviate: check R², the load average and the "
-        "slope of the operation count over the same grid.",
-        "",
-        "## Machine and versions",
-        "",
-        "| | |",
-        "|---|---|",
-    ]
-    lines += [f"| {key} | {value} |" for key, value in info.items()]
-    lines += ["", "## Summary", ""] + _summary_markdown(results)
-    for res in results:
-        lines += [f"## {res.case.title}: `{res.case.spec}`", ""]
-        if res.bounds_markdown:
-            lines += ["### Bounds", "", res.bounds_markdown, ""]
-        if res.runtime:
-            lines += ["### Runtime", ""]
-            for r in res.runtime:
-                lines += _runtime_markdown(r)
-            lines += [f"![runtime]({res.figures['runtime']})", ""]
-        if res.approx:
-            lines += ["### Approximation error", ""] + _approx_markdown(res.approx)
-            lines += [f"![approximation]({res.figures['approx']})", ""]
-        for problem in res.problems:
-            lines += [f"- {problem}", ""]
-    lines += [
-        "## Approximation threshold",
-        "",
-        f"The Taylor degree needed for relative error {EPS:g} on [−R, R], R = B^k (scale 1/d), against B; "
-        "the rank is C(D + g, g) and the almost-linear algorithm exists only while g = o(log n), i.e. "
-        "B = o((log n)^(1/k)) (Alman & Song 2023, 2024; Chakrabarti, Pitassi, Alman 2026).",
-        "",
-        f"![degree against B]({degree_png})",
-        "",
-    ]
-    if missing:
-        lines += ["## Not available in this version", ""] + [f"- {title}" for title in missing] + [""]
-    path.write_text("\n".join(lines), encoding="utf-8")
-
-
-def _to_json(info: dict, results: list[CaseResult], missing: list[str], curves: dict) -> dict:
+def _to_json(info: dict, settings: Settings, results: list[CaseResult], missing: list[str]) -> dict:
     return {
         "machine": info,
+        "settings": {
+            "budget_seconds": settings.budget,
+            "repeats": settings.repeats,
+            "sweep": {"n": settings.n, "d": settings.d, "B": list(settings.Bs), "eps": settings.eps},
+            "quick": settings.quick,
+        },
+        "checks": [c.to_dict() for res in results for c in res.checks],
         "mechanisms": [
             {
                 "spec": res.case.spec,
                 "title": res.case.title,
                 "bounds": res.bounds,
                 "runtime": [r.to_dict() for r in res.runtime],
+                "approx_degree": res.degree,
                 "approx": [c.to_dict() for c in res.approx],
+                "threshold_curves": res.curves,
                 "figures": res.figures,
                 "problems": res.problems,
             }
             for res in results
         ],
-        "degree_curves": {str(k): {"B": list(Bs), "degree": list(g)} for k, (Bs, g) in curves.items()},
         "not_available": missing,
     }
 
@@ -402,8 +332,8 @@ def write_report(
     backend: str = "cpu",
     progress: bool = False,
     log: Callable[[str], None] | None = None,
-) -> Path:
-    """Run every case, write ``report.md``, ``report.json`` and the PNGs into ``folder``; return report.md.
+) -> Report:
+    """Run every case, write ``report.md``, ``report.json`` and the PNGs into ``folder``.
 
     The folder is claimed before any measurement (:func:`claim_folder`): a folder that holds a
     report already is refused, and the default folder is new for every run."""
@@ -423,18 +353,19 @@ def write_report(
         results.append(run_case(case, settings, folder, backend, progress))
         if log:
             log(f"{case.title}: done in {time.perf_counter() - case_start:.1f} s")
-    curves = {
-        k: (list(settings.degree_Bs), degree_curve(k, settings.degree_Bs, EPS, APPROX_D)) for k in (2, 3)
-    }
-    degree_png = plots.degree_figure(curves, settings.threshold_n, EPS, folder / "degree-threshold.png").name
-    info["thresholds"] = {f"k={k}": round(threshold_B(settings.threshold_n, k), 3) for k in (2, 3)}
-    if hasattr(os, "getloadavg"):
-        info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    curves = {res.case.title: (res.k, res.curves) for res in results if res.curves}
+    threshold_png = plots.threshold_figure(
+        curves, settings.n, settings.eps, settings.d, folder / "threshold.png"
+    )
+    average = load_average()
+    if average:
+        info["load_average_at_end"] = list(average)
     info["wall_seconds"] = round(time.perf_counter() - start, 1)
     report = folder / "report.md"
-    write_markdown(report, info, results, missing, degree_png, settings, quick)
+    write_markdown(report, info, settings, results, missing, threshold_png.name)
     (folder / "report.json").write_text(
-        json.dumps(_to_json(info, results, missing, curves), indent=2, ensure_ascii=False, default=str),
+        json.dumps(_to_json(info, settings, results, missing), indent=2, ensure_ascii=False, default=str),
         encoding="utf-8",
     )
-    return report
+    checks = tuple(c for res in results for c in res.checks)
+    return Report(report, checks, time.perf_counter() - start)

@@ -1,55 +1,49 @@
-"""Runtime verification: time a mechanism over a geometric grid of n and fit the exponent.
+"""Runtime verification: the measured exponent of what runs against the predicted one.
 
-For each n the computation (:func:`polyth.attention` with ``return_timings=True``) runs
-once to warm up (numba compiles there), then ``repeats`` (≥ 5) times; the median wall
-time of the computation (input validation excluded) and the median of every step's
-time are kept. The medians are fitted (:mod:`polyth.verify.fit`) by
+The prediction is the leading power of n of *the algorithm that runs*, with its operation count
+N(n) (:func:`predict`): ``exact``, the exact plan at ω = 3 (the kernels multiply matrices
+classically, :func:`polyth.cost.exponent_value`); ``naive``, the brute force over all tuples;
+``approx``, the low-rank plan (1 for a tree: n · poly(r), the rank fixed by B, ε and d).
 
-* ``log T = α log n + c`` against the predicted exponent of *what actually runs*:
-  ``exact``: the exact plan's leading exponent at ω = 3 (the kernels multiply
-  matrices classically; :func:`polyth.cost.exponent_value`), ``naive``: the exponent of
-  the brute force over all tuples (t without a mask), ``approx``: the low-rank plan's
-  (1 for a tree: n · poly(r) with the rank r fixed by B, eps and d);
-* ``T = κ · N(n) + T₀`` with N(n) the predicted operation count of the same algorithm
-  (:func:`polyth.cost.operation_count`, :func:`polyth.cost.naive_terms`).
+The measurement (:func:`verify_runtime`, docs/design.md §6):
 
-The measured exponent passes when it is within ``band`` (default ±0.25) of the prediction.
+1. sample the load elsewhere and run with the cores it leaves free (:mod:`polyth.verify.load`);
+2. choose the sizes by a time budget (:func:`polyth.verify.grid.choose_grid`), or take them;
+3. warm up every size once, then time ``repeats`` rounds, each round running every size once
+   (interleaved, so that a change of load hits every size alike); the wall time of
+   ``polyth.attention(..., return_timings=True)`` (input validation excluded) and of each step;
+4. estimate the exponent with its 95% interval (:func:`polyth.verify.fit.estimate`) and give
+   the verdict (:func:`polyth.verify.verdict.runtime_verdict`).
+
 Inputs: standard normal entries (``approx``: uniform in [−B, B], as its bound assumes).
+
+Example::
+
+    >>> from polyth.mechanism import zoo
+    >>> predict(zoo.strassen(), "exact", d=4, dv=4).exponent   # n^ω at ω = 3: classical GEMM
+    3
 """
 
 from __future__ import annotations
 
 import json
 import math
-import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from polyth.errors import InputError
 from polyth.mechanism import Mechanism, notation
 from polyth.theory import cost as _cost
-from polyth.verify.fit import (
-    DEFAULT_BAND,
-    CountFit,
-    ExponentFit,
-    check_band,
-    fit_exponent,
-    fit_operation_count,
-)
+from polyth.verify import defaults
+from polyth.verify.fit import CountFit, Estimate, ExponentFit, check_band, estimate, fit_exponent
+from polyth.verify.grid import GRID_POINTS, LARGEST_N, Grid, choose_grid
+from polyth.verify.load import Load, limited_threads, load_average, probe
+from polyth.verify.verdict import PASS, Verdict, runtime_verdict
 
 METHODS = ("exact", "naive", "approx")
 MIN_REPEATS = 5
-DEFAULT_D = 32
-APPROX_B, APPROX_EPS, APPROX_D = 1.0, 1e-3, 4
-# Default grids (choose_sizes): doubling from a size with this many predicted operations,
-# up to one run of at most DEFAULT_MAX_SECONDS.
-MIN_START_OPERATIONS = 1e5
-DEFAULT_MAX_SECONDS = 0.5
-DEFAULT_POINTS = 4
-OVERHEAD_FRACTION = 20  # sizes faster than max_seconds / this are taken as overhead-dominated
-SMALLEST_N, LARGEST_N = 8, 1 << 20
 
 
 @dataclass(frozen=True)
@@ -104,51 +98,14 @@ def _has_matmul(plan) -> bool:
     return any(step.kind == "matmul" for step in plan.steps)
 
 
-def start_size(prediction: Prediction, operations: float = MIN_START_OPERATIONS) -> int:
-    """The smallest power of two ≥ 8 whose predicted operation count reaches ``operations``."""
-    n = SMALLEST_N
-    while n < LARGEST_N and prediction.count(n) < operations:
-        n *= 2
-    return n
-
-
-def choose_sizes(
-    prediction: Prediction,
-    time_once: Callable[[int], float],
-    max_seconds: float = DEFAULT_MAX_SECONDS,
-    points: int = DEFAULT_POINTS,
-) -> list[int]:
-    """Doubling sizes where the work dominates and one run takes at most ``max_seconds``.
-
-    From :func:`start_size`, n doubles while the time of one run (``time_once(n)``, after a
-    warm-up) extrapolated by the predicted operation count stays below ``max_seconds``;
-    the last ``points`` sizes are kept, dropping those faster than ``max_seconds / 20``
-    (overhead-dominated) while at least three remain.
-    """
-    n = start_size(prediction)
-    probed = [(n, time_once(n))]
-    while n < LARGEST_N:
-        expected = probed[-1][1] * prediction.count(2 * n) / prediction.count(n)
-        if expected > max_seconds:
-            break
-        n *= 2
-        probed.append((n, time_once(n)))
-    kept = [size for size, seconds in probed if seconds >= max_seconds / OVERHEAD_FRACTION]
-    if len(kept) < min(3, len(probed)):
-        kept = [size for size, _ in probed[-3:]]
-    if len(kept) < 2:
-        kept = [n // 2, n] if n // 2 >= 2 else [n, 2 * n]
-    return kept[-points:]
-
-
 @dataclass(frozen=True)
 class Point:
-    """One size: the median time, every repeat, per-step medians and the predicted count."""
+    """One size: the fastest repeat, every repeat, each step's fastest time and the predicted count."""
 
     n: int
     seconds: float
     repeats: tuple[float, ...]
-    steps: tuple[tuple[str, float], ...]  # (step label, median seconds)
+    steps: tuple[tuple[str, float], ...]  # (step label, fastest seconds)
     operations: int
 
     def to_dict(self) -> dict:
@@ -163,7 +120,7 @@ class Point:
 
 @dataclass(frozen=True)
 class RuntimeVerification:
-    """The measured points, both fits and the verdict for one mechanism and method."""
+    """The measured points, the estimate, the load it ran under and the verdict."""
 
     mechanism: str
     method: str
@@ -174,13 +131,25 @@ class RuntimeVerification:
     dtype: str
     prediction: Prediction
     points: tuple[Point, ...]
-    fit: ExponentFit
-    count_fit: CountFit
+    estimate: Estimate
+    verdict: Verdict
     band: float
+    load: Load | None = None
+    grid: Grid | None = None
+
+    @property
+    def fit(self) -> ExponentFit:
+        """The uncorrected log-log fit of the per-size minima (shown beside the estimate)."""
+        return fit_exponent(self.sizes, [p.seconds for p in self.points])
+
+    @property
+    def count_fit(self) -> CountFit:
+        return self.estimate.count
 
     @property
     def measured_exponent(self) -> float:
-        return self.fit.exponent
+        """The overhead-corrected exponent (NaN where fewer than 3 sizes ran above the overhead)."""
+        return self.estimate.exponent
 
     @property
     def predicted_exponent(self) -> float:
@@ -193,18 +162,19 @@ class RuntimeVerification:
 
     @property
     def passed(self) -> bool:
-        return abs(self.measured_exponent - self.predicted_exponent) <= self.band
+        return self.verdict.status == PASS
 
     @property
     def sizes(self) -> list[int]:
         return [p.n for p in self.points]
 
     def rows(self) -> list[dict]:
-        """One row per size: n, median ms, predicted operations, ns per operation, steps."""
+        """One row per size: n, fastest and slowest ms, predicted operations, ns per operation, steps."""
         return [
             {
                 "n": p.n,
-                "median_ms": 1e3 * p.seconds,
+                "min_ms": 1e3 * p.seconds,
+                "max_ms": 1e3 * max(p.repeats),
                 "operations": p.operations,
                 "ns_per_operation": 1e9 * p.seconds / p.operations,
                 "steps": ", ".join(f"{label} {1e3 * s:.3g} ms" for label, s in p.steps),
@@ -213,13 +183,15 @@ class RuntimeVerification:
         ]
 
     def summary(self) -> str:
-        verdict = "PASS" if self.passed else "FAIL"
+        said = self.load is None or self.load.shared  # a busy machine's verdict describes the load already
+        conditions = "" if said else f"; {self.load.describe()}"
+        fit = self.count_fit
         return (
-            f"{self.mechanism} {self.method} on {self.backend}: measured exponent "
-            f"{self.measured_exponent:.2f} (R² {self.fit.r_squared:.3f}) vs predicted "
-            f"{self.predicted_exponent:g} ± {self.band:g}: {verdict} (operation count's slope on this "
-            f"grid {self.grid_exponent:.2f}); time vs operation count: "
-            f"{1e9 * self.count_fit.seconds_per_operation:.3g} ns/op, R² {self.count_fit.r_squared:.3f}"
+            f"{self.mechanism} {self.method} on {self.backend}: {self.verdict.line()} "
+            f"(n = {self.sizes[0]} … {self.sizes[-1]}, fastest of {len(self.points[0].repeats)} runs per "
+            f"size; overhead a = {1e3 * self.estimate.overhead:.3g} ms; operation count's slope on this "
+            f"grid {self.grid_exponent:.2f}; T = a′ + κN: κ = {1e9 * fit.seconds_per_operation:.3g} ns/op, "
+            f"R² {fit.r_squared:.3f}{conditions})"
         )
 
     def to_dict(self) -> dict:
@@ -235,11 +207,16 @@ class RuntimeVerification:
             "prediction_basis": self.prediction.basis,
             "rank": self.prediction.rank,
             "grid_exponent": self.grid_exponent,
-            "measured_exponent": self.measured_exponent,
+            "measured_exponent": nan_safe(self.measured_exponent),
+            "estimate": self.estimate.to_dict(),
             "fit": self.fit.to_dict(),
             "count_fit": self.count_fit.to_dict(),
             "band": self.band,
+            "verdict": self.verdict.status,
+            "reason": self.verdict.reason,
             "passed": self.passed,
+            "load": self.load.to_dict() if self.load else None,
+            "grid": self.grid.to_dict() if self.grid else None,
             "points": [p.to_dict() for p in self.points],
         }
 
@@ -281,25 +258,36 @@ def _step_label(record) -> str:
     return record.kernel if record.variable < 0 else f"{record.kind}[x{record.variable + 1}]:{record.kernel}"
 
 
-def time_attention(
-    m: Mechanism, Q, V, repeats: int, on_repeat=None, warm_up: bool = True, **options
-) -> Point:
-    """Warm up once (unless ``warm_up=False``: compiled already), then run ``repeats`` times:
-    the medians (total and per step); n from Q."""
-    from polyth.compute.front import attention
+class _Timer:
+    """Runs the computation at each size on inputs drawn once per size; keeps every repeat."""
 
-    if warm_up:
-        attention(m, Q, V, **options)
-    totals, per_step = [], {}
-    for _ in range(repeats):
-        timed = attention(m, Q, V, return_timings=True, **options)
-        totals.append(timed.seconds)
-        for record in timed.steps:
-            per_step.setdefault(_step_label(record), []).append(record.seconds)
-        if on_repeat is not None:
-            on_repeat()
-    steps = tuple((label, statistics.median(values)) for label, values in per_step.items())
-    return Point(len(Q[0]), statistics.median(totals), tuple(totals), steps, 0)
+    def __init__(self, m: Mechanism, inputs: Callable[[int], tuple], options: dict):
+        self.m, self.inputs, self.options = m, inputs, options
+        self.drawn: dict[int, tuple] = {}
+        self.totals: dict[int, list[float]] = {}
+        self.steps: dict[int, dict[str, list[float]]] = {}
+
+    def run(self, n: int, keep: bool = True) -> float:
+        from polyth.compute.front import attention
+
+        if n not in self.drawn:
+            self.drawn[n] = self.inputs(n)
+        timed = attention(self.m, *self.drawn[n], return_timings=True, **self.options)
+        if keep:
+            self.totals.setdefault(n, []).append(timed.seconds)
+            for record in timed.steps:
+                self.steps.setdefault(n, {}).setdefault(_step_label(record), []).append(record.seconds)
+        return timed.seconds
+
+    def fastest_of_two(self, n: int) -> float:
+        """A probe: a warm-up (numba compiles there), then the faster of two runs."""
+        self.run(n, keep=False)
+        return min(self.run(n, keep=False), self.run(n, keep=False))
+
+    def point(self, n: int, operations: int) -> Point:
+        totals = self.totals[n]
+        steps = tuple((label, min(values)) for label, values in self.steps.get(n, {}).items())
+        return Point(n, min(totals), tuple(totals), steps, operations)
 
 
 def verify_runtime(
@@ -310,26 +298,30 @@ def verify_runtime(
     dv: int | None = None,
     backend: str = "cpu",
     causal: str | None = None,
-    repeats: int = MIN_REPEATS,
-    band: float = DEFAULT_BAND,
+    repeats: int = defaults.REPEATS,
+    band: float = defaults.BAND,
     dtype=np.float32,
     B: float | None = None,
     eps: float | None = None,
-    max_seconds: float | None = None,
-    points: int = DEFAULT_POINTS,
+    budget: float = defaults.BUDGET_SECONDS,
+    points: int = GRID_POINTS,
     seed: int = 0,
     progress: bool = False,
     label: str | None = None,
+    threads: int | None = None,
+    quick: bool = False,
+    max_seconds: float | None = None,
     max_memory: float | None = None,
 ) -> RuntimeVerification:
-    """Time ``m`` with ``method`` over ``sizes`` and fit the exponent and the count constant.
+    """Time ``m`` with ``method`` and judge the measured exponent (module docstring).
 
-    Without ``sizes`` the grid is chosen by :func:`choose_sizes` (``points`` doublings, one
-    run ≤ ``max_seconds``, default 0.5 s). With ``sizes``, the largest is priced before any
-    run (:func:`polyth.compute.front.admit`) and refused with :class:`polyth.BudgetError` when it
-    cannot fit in memory (or ``max_memory``), or, if ``max_seconds`` is given, when its
-    predicted time exceeds it. ``d`` defaults to 32 (``approx``: 4, so that ranks stay small);
-    ``dv`` to ``d``. ``approx`` uses ``B`` and ``eps`` (defaults 1 and 1e-3) and inputs in [−B, B].
+    Without ``sizes`` the grid is chosen by a time budget of ``budget`` seconds. With ``sizes``,
+    the largest is priced before any run (:func:`polyth.compute.front.admit`) and refused with
+    :class:`polyth.BudgetError` when it cannot fit in memory (or ``max_memory``), or, if
+    ``max_seconds`` is given, when its predicted time exceeds it. ``d`` defaults to
+    :data:`polyth.verify.defaults.D`, ``dv`` to ``d``; ``approx`` uses ``B`` and ``eps``
+    (defaults 1 and 10⁻³) and inputs in [−B, B]. ``threads`` overrides the threads chosen from
+    the load; ``quick`` marks a CI-sized run, which never refutes.
     """
     from polyth.compute.front import admit
 
@@ -339,16 +331,17 @@ def verify_runtime(
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     band = check_band(band)
     repeats = _check_int("repeats", repeats, MIN_REPEATS, 1000)
-    points = _check_int("points", points, 2, 12)
-    limit = DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds
-    if isinstance(limit, bool) or not (isinstance(limit, (int, float)) and 0 < limit <= 600):
-        raise InputError(f"max_seconds must be a number of seconds in (0, 600], got {max_seconds!r}")
+    points = _check_int("points", points, 3, 12)
+    if threads is not None:
+        threads = _check_int("threads", threads, 1, 1024)
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 3600:
+        raise InputError(f"budget must be a number of seconds in (0, 3600], got {budget!r}")
     if method == "approx":
-        B = APPROX_B if B is None else B
-        eps = APPROX_EPS if eps is None else eps
+        B = defaults.REFERENCE_B if B is None else B
+        eps = defaults.EPS if eps is None else eps
     elif B is not None or eps is not None:
         raise InputError("B and eps are only used with method 'approx'")
-    d = _check_int("d", (APPROX_D if method == "approx" else DEFAULT_D) if d is None else d, 1, 4096)
+    d = _check_int("d", defaults.D if d is None else d, 1, 4096)
     dv = d if dv is None or m.per_channel else _check_int("dv", dv, 1, 4096)
     backend = _backend_name(backend)
     prediction = predict(m, method, d, dv, causal, B, eps)
@@ -359,19 +352,8 @@ def verify_runtime(
         options["max_seconds"] = max_seconds
     rng = np.random.default_rng(seed)
     value_bound = B if method == "approx" else None
-
-    def inputs(n: int):
-        return random_inputs(m, n, d, dv, dtype, rng, value_bound)
-
-    probed: set[int] = set()  # sizes run once already: compiled, no second warm-up needed
-
-    def time_once(n: int) -> float:
-        probed.add(n)
-        return min(time_attention(m, *inputs(n), 2, **options).repeats)  # the faster: spikes skew less
-
-    if sizes is None:
-        sizes = choose_sizes(prediction, time_once, limit, points)
-    else:
+    timer = _Timer(m, lambda n: random_inputs(m, n, d, dv, dtype, rng, value_bound), options)
+    if sizes is not None:
         sizes = _check_sizes(sizes)
         admit(
             m,
@@ -379,17 +361,34 @@ def verify_runtime(
             **options,
         )
     name = label or m.name or str(m.polynomial)
-    bar = _progress_bar(len(sizes) * repeats, f"{name} {method}", progress)
-    measured = []
-    try:
+    load = probe(threads)
+    grid = None
+    with limited_threads(load.threads):
+        if sizes is None:
+            grid = choose_grid(prediction.count, timer.fastest_of_two, budget, repeats, points)
+            sizes = list(grid.sizes)
         for n in sizes:
-            point = time_attention(
-                m, *inputs(n), repeats, on_repeat=bar.update, warm_up=n not in probed, **options
-            )
-            measured.append(replace(point, operations=int(prediction.count(n))))
-    finally:
-        bar.close()
-    seconds = [p.seconds for p in measured]
+            if not grid or n not in dict(grid.probes):
+                timer.run(n, keep=False)
+        bar = _progress_bar(len(sizes) * repeats, f"{name} {method}", progress)
+        try:
+            for _ in range(repeats):
+                for n in sizes:
+                    timer.run(n)
+                    load.sample()
+                    bar.update()
+        finally:
+            bar.close()
+    load.average_at_end = load_average()
+    measured = tuple(timer.point(n, int(prediction.count(n))) for n in sizes)
+    fastest_probe = min((seconds for _, seconds in grid.probes), default=math.inf) if grid else math.inf
+    result = estimate(sizes, [p.repeats for p in measured], [p.operations for p in measured], fastest_probe)
+    if grid is None:
+        note = "; larger sizes would help"
+    elif grid.stopped_by == "budget":
+        note = f"; the time budget of {budget:g} s did not allow larger n"
+    else:
+        note = f"; the grid stopped: {grid.stopped_by}"
     return RuntimeVerification(
         mechanism=name,
         method=method,
@@ -399,10 +398,12 @@ def verify_runtime(
         dv=dv,
         dtype=np.dtype(dtype).name,
         prediction=prediction,
-        points=tuple(measured),
-        fit=fit_exponent(sizes, seconds),
-        count_fit=fit_operation_count([p.operations for p in measured], seconds),
+        points=measured,
+        estimate=result,
+        verdict=runtime_verdict(result, prediction.exponent, band, load, quick, note),
         band=band,
+        load=load,
+        grid=grid,
     )
 
 

@@ -1,0 +1,147 @@
+"""The load a measurement runs under, and the threads it runs with (docs/design.md §6).
+
+A runtime check measures an exponent, which does not depend on the number of threads; what
+does depend on them is whether a thread has to share its core with another process. With one
+core busy elsewhere, a numba parallel region with one thread per core waits for the thread that
+shares (a scheduler slice per region), and a 0.45 ms call can take 30 ms. So a check counts the
+tasks that other processes keep runnable, runs with the cores left free (at least one), and is
+INCONCLUSIVE when even that one thread has to share a core.
+
+*Busy elsewhere* is the median, over samples taken before and during the check, of the number of
+runnable tasks on the machine (``/proc/loadavg``, fourth field) minus this process's own running
+threads (``/proc/self/task/*/stat``); without ``/proc`` it is the 1-minute load average,
+``os.getloadavg()``.
+
+Example::
+
+    >>> threads_for(busy=1.0, usable=2), threads_for(busy=0.0, usable=2), threads_for(busy=3.0, usable=2)
+    (1, 2, 1)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# A thread shares its core when the other processes' runnable tasks plus our threads exceed the
+# usable cores by more than this (a sampled count of a few bursts is not a busy core).
+SHARING_SLACK = 0.5
+SAMPLES_BEFORE, SAMPLE_INTERVAL = 10, 0.05
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def load_average() -> tuple[float, float, float] | None:
+    """``os.getloadavg()`` rounded, or None where the OS has none."""
+    if not hasattr(os, "getloadavg"):
+        return None
+    return tuple(round(x, 2) for x in os.getloadavg())
+
+
+def _own_running_threads() -> int | None:
+    try:
+        tasks = list(Path("/proc/self/task").iterdir())
+    except OSError:
+        return None
+    running = 0
+    for task in tasks:
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        running += stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] == "R"
+    return running
+
+
+def busy_elsewhere() -> float:
+    """Runnable tasks of other processes right now (see the module docstring)."""
+    own = _own_running_threads()
+    try:
+        running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+    except (OSError, IndexError, ValueError):
+        average = load_average()
+        return average[0] if average else 0.0
+    return float(max(0, running - (own if own is not None else 1)))
+
+
+def threads_for(busy: float, usable: int) -> int:
+    """The cores left free by ``busy`` runnable tasks elsewhere, at least one."""
+    return max(1, min(usable, math.floor(usable - busy + 0.25)))
+
+
+@dataclass
+class Load:
+    """What a check ran under: usable cores, threads used, samples of the load elsewhere."""
+
+    usable: int
+    threads: int
+    samples: list[float] = field(default_factory=list)
+    average_at_start: tuple[float, float, float] | None = None
+    average_at_end: tuple[float, float, float] | None = None
+
+    @property
+    def busy(self) -> float:
+        """The median number of runnable tasks elsewhere over the check."""
+        return statistics.median(self.samples) if self.samples else 0.0
+
+    @property
+    def shared(self) -> bool:
+        """Whether the check's threads had to share their cores with other processes."""
+        return self.busy + self.threads > self.usable + SHARING_SLACK
+
+    def sample(self) -> None:
+        self.samples.append(busy_elsewhere())
+
+    def describe(self) -> str:
+        average = f", load average {self.average_at_start[0]:g}" if self.average_at_start else ""
+        return (
+            f"{self.threads} thread(s) of {self.usable} usable core(s), {self.busy:g} task(s) runnable "
+            f"elsewhere (median of {len(self.samples)} samples){average}"
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "usable_cpus": self.usable,
+            "threads": self.threads,
+            "busy_elsewhere": self.busy,
+            "samples": len(self.samples),
+            "load_average_at_start": self.average_at_start,
+            "load_average_at_end": self.average_at_end,
+            "shared": self.shared,
+        }
+
+
+def probe(threads: int | None = None) -> Load:
+    """Sample the load for about half a second and choose the threads (or take ``threads``)."""
+    usable = usable_cpus()
+    load = Load(usable, 1, average_at_start=load_average())
+    for _ in range(SAMPLES_BEFORE):
+        load.sample()
+        time.sleep(SAMPLE_INTERVAL)
+    load.threads = threads_for(load.busy, usable) if threads is None else max(1, min(usable, threads))
+    return load
+
+
+@contextmanager
+def limited_threads(threads: int):
+    """Run numba parallel regions and BLAS with at most ``threads`` threads inside the block."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        numba.set_num_threads(before)
