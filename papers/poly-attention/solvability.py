@@ -11,10 +11,13 @@ r-fold composition for r ≤ 4). Each cell holds three answers:
   chain listed under the table, where every predicted "yes" without a construction is listed too):
   "✓ n ≤ N" when every checked size up to N was 100% accurate, "✗ a at n = N" at the first
   size that was not, "—" when polyth has no construction for the pair;
-* learning (``results/training.json`` and ``results/training_match3.json``, written by
-  train_composition.py and train_match3.py): a one-layer model "solves" the task when its
-  final held-out accuracy is ≥ 0.99 in a strict majority of its seeds; "✓ k/s" or
-  "✗ k/s (best a)" per model, "—" when no one-layer model of that mechanism was trained.
+* learning (``results/training_authors.json``, written by ``train_composition.py --protocol
+  authors``; ``results/training.json`` and ``results/training_match3.json``, written by
+  train_composition.py and train_match3.py under polyth's protocol): a one-layer model
+  "solves" the task when its final held-out accuracy is ≥ 0.99 in a strict majority of its
+  finished seeds; "✓ k/s" or "✗ k/s (best a)" per model and protocol, followed by the runs
+  still unfinished (their step and last accuracy, from the checkpoints; they decide nothing),
+  "—" when no one-layer model of that mechanism was trained.
 
 A missing results file makes its answers "not run"; an unreadable one "unreadable"; the
 script never fails on them. Results are matched to rows by mechanism equality (renaming of
@@ -39,7 +42,12 @@ from polyth.tasks.predict import TASKS, normalise_task, predict, task_label
 HERE = Path(__file__).resolve().parent
 ROWS = ["self", "path:3", "path:4", "path:5", "star:4", "strassen", "tensor:3", "cycle:4", "clique:4"]
 CONSTRUCTIONS_FILE = "constructions.json"
-TRAINING_FILES = ("training.json", "training_match3.json")
+TRAINING_FILES = ("training_authors.json", "training.json", "training_match3.json")
+POLYTH_PROTOCOL = "polyth protocol"
+AUTHORS_SOURCES = {  # semantics of a run of the authors' protocol → how a cell names it
+    "authors": "authors' code",
+    "definition-2.2": "Def. 2.2, authors' protocol",
+}
 SOLVED_ACCURACY = 0.99
 ALIASES = {"torch-self": "self"}  # the plain-torch self-attention baseline of the training runs
 
@@ -57,10 +65,16 @@ Each cell reads **prediction / construction / learning**.
   mechanism is the registered one): "✓ n ≤ N" when the
   explicit weights were 100% accurate at every checked size up to N; "✗ a at n = N" at the first size
   that was not; "—" where polyth has no construction for the pair.
-- **Learning** (`results/{TRAINING_FILES[0]}`, `results/{TRAINING_FILES[1]}`): a one-layer model solves
-  the task when its final held-out accuracy is ≥ {SOLVED_ACCURACY} in a strict majority of its seeds: "✓ k/s"
-  (k of s seeds), "✗ k/s (best a)"; "—" where no one-layer model of that mechanism was trained.
-  Two-layer runs are listed below the table, not compared.
+- **Learning** (`results/{TRAINING_FILES[0]}`: the authors' protocol, 30000 steps, run under the authors'
+  code's semantics and under Definition 2.2; `results/{TRAINING_FILES[1]}`, `results/{TRAINING_FILES[2]}`:
+  polyth's protocol): a one-layer model solves the task when its final accuracy is ≥ {SOLVED_ACCURACY} in a
+  strict majority of its finished seeds: "✓ k/s" (k of s seeds), "✗ k/s (best a)"; where one cell has
+  several models or protocols each is named, and the cell's answer is yes when any of them solves the
+  task. "(unfinished: seed S at step s of N: a)" names a run still training, with the accuracy of its
+  last window so far; unfinished runs decide nothing. The authors' code runs the polynomial with its
+  first value at the query and a clamp on the scores (docs/design.md §1); it is listed under the
+  polynomial's row. "—" where no one-layer model of
+  that mechanism was trained. Two-layer runs are listed below the table, not compared.
 - "not run": the results file does not exist yet; "unreadable": it exists but is not valid JSON.
 - **≠** marks a disagreement: two of the three answers are definite (yes/✓ or no/✗) and differ. A failed
   training run is weak evidence (the optimiser or the budget may be at fault), a failed construction
@@ -174,35 +188,56 @@ def learning_outcomes(results: Path) -> tuple[Source, list[str]]:
     for name in TRAINING_FILES:
         status, data = _read(results / name)
         statuses.append(status)
-        for run in (data or {}).get("runs", []):
-            if not isinstance(run, dict) or not isinstance(run.get("final_accuracy"), (int, float)):
+        # finished runs give final accuracies; unfinished ones (their checkpoints) only where they are
+        finished = [(r, False) for r in (data or {}).get("runs", [])]
+        for run, unfinished in finished + [(r, True) for r in (data or {}).get("in_progress", [])]:
+            if not isinstance(run, dict):
+                continue
+            accuracy = run.get("accuracy") if unfinished else run.get("final_accuracy")
+            if not (isinstance(accuracy, list) and accuracy) and not isinstance(accuracy, (int, float)):
                 continue
             m = _mechanism(run.get("mechanism"), source.notes)
             task = _task(run.get("task"), source.notes)
             if m is None or task is None:
                 continue
-            groups.setdefault((m, task, str(run.get("model")), _layers(run)), []).append(
-                run["final_accuracy"]
+            protocol = AUTHORS_SOURCES.get(run.get("semantics"), POLYTH_PROTOCOL)
+            finals, running = groups.setdefault(
+                (m, task, str(run.get("model")), _layers(run), protocol), ([], [])
             )
+            if unfinished:
+                where = f"step {run.get('steps_done')} of {run.get('steps_total', '?')}"
+                running.append(f"seed {run.get('seed')} at {where}: {accuracy[-1]:.2f}")
+            else:
+                finals.append(accuracy)
     source.notes += [
         f"results/{name}: {status}" for name, status in zip(TRAINING_FILES, statuses) if status != "ok"
     ]
     if all(s != "ok" for s in statuses):
         source.status = "unreadable" if "unreadable" in statuses else "not run"
         return source, deeper
-    verdicts: dict[tuple[Mechanism, str], list[tuple[str, bool, str]]] = {}
-    for (m, task, model, layers), finals in groups.items():
+    verdicts: dict[tuple[Mechanism, str], list[tuple[str, str, bool | None, str]]] = {}
+    for (m, task, model, layers, protocol), (finals, running) in groups.items():
         solved = sum(a >= SOLVED_ACCURACY for a in finals)
-        ok = solved > len(finals) / 2
-        text = f"✓ {solved}/{len(finals)}" if ok else f"✗ {solved}/{len(finals)} (best {max(finals):.2f})"
+        ok = solved > len(finals) / 2 if finals else None  # None: no finished seed, nothing definite
+        text = "" if ok is None else f"✓ {solved}/{len(finals)}"
+        if ok is False:
+            text = f"✗ {solved}/{len(finals)} (best {max(finals):.2f})"
+        if running:
+            text = f"{text} (unfinished: {'; '.join(running)})".strip()
         if layers == 1:
-            verdicts.setdefault((m, task), []).append((model, ok, text))
+            verdicts.setdefault((m, task), []).append((model, protocol, ok, text))
         else:
-            deeper.append(f"{model} ({layers} layers) on {task_label(task)}: {text}")
-    for key, items in verdicts.items():
+            where = "" if protocol == POLYTH_PROTOCOL else f", {protocol}"
+            deeper.append(f"{model} ({layers} layers{where}) on {task_label(task)}: {text}")
+    for key, found in verdicts.items():
+        several = len({protocol for _, protocol, _, _ in found}) > 1
+        items = [
+            (f"{model} ({protocol})" if several else model, ok, text) for model, protocol, ok, text in found
+        ]
         label = [f"{text} {model}" if len(items) > 1 else text for model, _, text in items]
         detail = "; ".join(f"{model}: {text}" for model, _, text in items)
-        answer = "yes" if any(ok for _, ok, _ in items) else "no"
+        answers = {ok for _, ok, _ in items}
+        answer = "yes" if True in answers else "no" if False in answers else None
         source.cells[key] = Outcome(", ".join(label), answer, detail)
     return source, deeper
 

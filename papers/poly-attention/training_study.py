@@ -224,3 +224,154 @@ def plot_curves(
         fig.savefig(path, dpi=120)
         paths.append(path)
     return paths
+
+
+# ----------------------------------------------------------------- the authors' protocol
+
+AUTHORS_STYLE = {  # src/figure1.py: red, green, blue and these labels
+    "tree-1L": ("red", "Tree-attention"),
+    "self-1L": ("green", "1-layer self-attention"),
+    "self-2L": ("blue", "2-layer self-attention"),
+}
+SEMANTICS_TITLE = {
+    "authors": "the authors' code: tree values x1, x3, scale 1/(2√d), clamp ±20; self 1/√d",
+    "definition-2.2": "Definition 2.2: tree values x2, x3, scale 1/d; self 1/d",
+}
+AXES = {
+    "steps": ("Epochs (training steps, one fresh batch each)", False),
+    "seconds": ("training wall-clock (s; one torch thread, niced, on a shared machine)", False),
+    "flops": ("training operations (FLOPs: cost engine, 3 × forward)", True),
+}
+
+
+def authors_document(
+    tasks, directory: Path, timing: list[dict], projection: dict, workers, previous: dict | None = None
+) -> dict:
+    """Every finished run of ``tasks`` in ``directory`` with the summary, the timing and what is
+    pending; an unfinished run's curves come from its checkpoint, or, where the checkpoint is
+    gone, from the ``previous`` document's entry for it. Each carries ``steps_total``."""
+    from polyth.tasks.authors_model import ARCHITECTURES
+    from polyth.tasks.authors_protocol import MECHANISM_SPEC, progress_of, summarise_runs
+    from polyth.tasks.sweep import checkpoint_path, finished_result
+
+    found = {t: finished_result(directory, t) for t in tasks}
+    runs = [r for r in found.values() if r is not None]
+    pending = [t for t, r in found.items() if r is None]
+    earlier = {(r["model"], r["semantics"], r["seed"]): r for r in (previous or {}).get("in_progress", [])}
+    in_progress = []
+    for t in pending:
+        run = progress_of(checkpoint_path(directory, t))
+        if run is None and (t.model, t.semantics, t.seed) in earlier:  # written before it named these
+            mechanism = MECHANISM_SPEC[ARCHITECTURES[t.model][0]]
+            run = {"mechanism": mechanism, "task": "compose:2", **earlier[(t.model, t.semantics, t.seed)]}
+        if run is not None:
+            in_progress.append({**run, "steps_total": t.steps})
+    first = tasks[0]
+    return {
+        "runs": runs,
+        "summary": summarise_runs(runs),
+        "pending": [t.key for t in pending],
+        "in_progress": in_progress,
+        "timing": timing,
+        "projection": projection,
+        "config": {
+            "protocol": "authors (sayaksc/tree_attention_simple, commit 0f9f6727)",
+            "task": "compose:2",
+            "n": 25,
+            "domain": 12,
+            "steps": first.steps,
+            "batch": first.batch,
+            "window": first.window,
+            "models": list(dict.fromkeys(t.model for t in tasks)),
+            "semantics": list(dict.fromkeys(t.semantics for t in tasks)),
+            "seeds": list(dict.fromkeys(t.seed for t in tasks)),
+            "workers": workers,
+            "per_task_results": str(directory.name),
+        },
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+    }
+
+
+def plot_authors(document: dict, out_dir: Path, stem: str = "composition_authors") -> list[Path]:
+    """figure1.py's plot (accuracy against steps, red/green/blue, legend lower right) with every
+    seed drawn (the first seed thick, the others thin; dashed: a run still in progress, up to
+    its last checkpoint), one panel per semantics; also against wall-clock and FLOPs."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    config = document["config"]
+    first_seed, semantics = config["seeds"][0], config["semantics"]
+    curves = document["runs"] + document.get("in_progress", [])
+    paths = []
+    for axis, (label, log) in AXES.items():
+        fig = Figure(figsize=(7 * len(semantics), 5.5))
+        for ax, s in zip(fig.subplots(1, len(semantics), squeeze=False)[0], semantics):
+            handles = []
+            for model, (colour, name) in AUTHORS_STYLE.items():
+                mine = [r for r in curves if r["semantics"] == s and r["model"] == model]
+                for run in mine:
+                    thick = run["seed"] == first_seed
+                    ax.plot(
+                        run[axis],
+                        run["accuracy"],
+                        color=colour,
+                        linestyle="--" if run.get("partial") else "-",
+                        linewidth=2 if thick else 0.8,
+                        alpha=1 if thick else 0.6,
+                    )
+                if mine:
+                    seeds = ", ".join(
+                        f"{r['seed']}" + (f" (to step {r['steps_done']})" if r.get("partial") else "")
+                        for r in sorted(mine, key=lambda r: r["seed"])
+                    )
+                    handles.append(
+                        Line2D([0], [0], color=colour, linewidth=2, label=f"{name}: seeds {seeds}")
+                    )
+            if not handles:
+                ax.text(0.5, 0.5, "no run started yet", transform=ax.transAxes, ha="center", color="gray")
+            if axis == "steps":
+                ax.set_xlim(0, config["steps"] * 1.02)  # an unfinished run against the whole run
+            ax.axhline(1 / 12, color="black", linestyle=":", linewidth=1)
+            handles.append(Line2D([0], [0], color="black", linestyle=":", label="chance 1/12"))
+            if log:
+                ax.set_xscale("log")
+            ax.set_xlabel(label)
+            ax.set_ylabel(
+                f"Accuracy (mean over {config['window']} steps of fresh batches of {config['batch']})"
+            )
+            ax.set_ylim(0, 1.02)
+            ax.set_title(f"Accuracy vs {axis}: {SEMANTICS_TITLE[s]}", fontsize=9)
+            ax.grid(True, alpha=0.3)
+            ax.legend(handles=handles, loc="lower right", fontsize=7)
+        fig.suptitle(
+            f"2-fold composition, n = 25, the authors' protocol: thick line seed {first_seed}, "
+            "thin lines the other seeds, dashed: in progress",
+            fontsize=10,
+        )
+        fig.tight_layout()
+        path = out_dir / f"{stem}_accuracy_vs_{axis}.png"
+        fig.savefig(path, dpi=110)
+        paths.append(path)
+    return paths
+
+
+def print_timing(timing: list[dict], projection: dict) -> None:
+    print(
+        "| model | semantics | wall-clock per step (median) | min–max | CPU per step (median) "
+        "| FLOPs per step |"
+    )
+    print("|---|---|---|---|---|---|")
+    for row in timing:
+        print(
+            f"| {row['model']} | {row['semantics']} | {row['seconds'] * 1e3:.1f} ms | "
+            f"{row['seconds_min'] * 1e3:.1f}–{row['seconds_max'] * 1e3:.1f} ms "
+            f"| {row['cpu_seconds'] * 1e3:.1f} ms | {row['flops_per_step']:.3g} |"
+        )
+    print(
+        f"load average {timing[0]['load_average_start']} → {timing[0]['load_average_end']}; projected: "
+        f"{projection['tasks']} runs, {projection['cpu_hours']:.1f} CPU-hours; on {projection['workers']} "
+        f"worker(s) {projection['wall_hours']:.1f} h at this load, {projection['wall_hours_idle']:.1f} h "
+        "with a core each",
+        flush=True,
+    )

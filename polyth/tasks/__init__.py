@@ -6,6 +6,11 @@
 * :mod:`polyth.tasks.constructions`: explicit one-layer weights run through
   ``polyth.attention`` (:class:`Construction`, :func:`find`, :func:`accuracy`).
 
+* :mod:`polyth.tasks.training` (polyth's protocol), :mod:`polyth.tasks.authors_protocol`
+  with :mod:`polyth.tasks.authors_model` (the authors' composition experiment) and
+  :mod:`polyth.tasks.sweep` (runs as Dask tasks): learning, with the torch extra; not
+  imported here.
+
 torch is imported only by :meth:`TaskBatch.torch`.
 """
 

@@ -6,7 +6,10 @@ head, Adam with learning rate 1e-3, a fresh batch of 1024 examples every step, c
 on the answer at the last position. The same loop learns Match3 and Match2 (Sanford, Hsu,
 Telgarsky 2023) with a 0/1 cross-entropy at every position.
 
-The models (:data:`MODELS`) are :class:`polyth.transformer.Transformer` stacks of pre-norm
+This is polyth's protocol; the authors' own (their model, loss and loop, 30000 steps) is
+:mod:`polyth.tasks.authors_protocol`.
+
+The models (:data:`MODELS`) are :class:`polyth.nn.transformer.Transformer` stacks of pre-norm
 residual blocks whose attention is :class:`polyth.nn.PolyAttention` for a zoo mechanism, or
 plain torch scaled-dot-product attention for the ``self-torch`` baselines.
 
@@ -16,7 +19,7 @@ seed stream, never used for training); the final accuracy is measured on
 the last position's argmax for composition, every position's 0/1 argmax for Match tasks.
 
 Operation (FLOP) accounting, per training step (:func:`count_operations`): one operation is
-one multiply-add or one exponential, the cost engine's unit (:mod:`polyth.cost`).
+one multiply-add or one exponential, the cost engine's unit (:mod:`polyth.theory.cost`).
 
     forward per example = Σ_attention layers  heads · operation_count(plan, n, d_head, d_head).total
                         + Σ_linear layers     rows · in_features · out_features
@@ -24,7 +27,7 @@ one multiply-add or one exponential, the cost engine's unit (:mod:`polyth.cost`)
     per step            = 3 · batch · forward per example
 
 The attention term is the exact plan's count at ω = 3, the work of the algorithm that
-:mod:`polyth.torch_plan` follows (its constant factors differ: log-domain bookkeeping is not
+:mod:`polyth.nn.elimination` follows (its constant factors differ: log-domain bookkeeping is not
 counted, a GEMM may be chunked); the linear term counts the projections, MLP and classifier on every
 row they are applied to; biases, layer norms, activations, residual additions, the loss and
 the optimiser are not counted. The factor 3 is the usual convention: the backward pass costs
@@ -191,7 +194,8 @@ def count_operations(model, n: int, feature_dim: int, batch: int) -> OperationCo
     """Count one training step's operations by running the model once on one example.
 
     Forward hooks see every ``nn.Linear`` call (rows × in × out multiply-adds) and every
-    attention layer (:class:`polyth.nn.PolyAttention` or the plain-torch self-attention:
+    attention layer (:class:`polyth.nn.PolyAttention`, the plain-torch self-attention or the
+    authors' layer :class:`polyth.tasks.authors_model.AuthorsAttention`:
     :func:`attention_operations` with the layer's mechanism, heads and head width), so the
     count follows what the model really runs.
     """
@@ -199,6 +203,7 @@ def count_operations(model, n: int, feature_dim: int, batch: int) -> OperationCo
     from torch import nn
 
     from polyth.nn.poly_attention import PolyAttention, TorchSelfAttention
+    from polyth.tasks.authors_model import AuthorsAttention
 
     linear = attention = 0
 
@@ -217,7 +222,7 @@ def count_operations(model, n: int, feature_dim: int, batch: int) -> OperationCo
     for module in model.modules():
         if isinstance(module, nn.Linear):
             hooks.append(module.register_forward_hook(count_linear))
-        elif isinstance(module, PolyAttention | TorchSelfAttention):
+        elif isinstance(module, PolyAttention | TorchSelfAttention | AuthorsAttention):
             hooks.append(module.register_forward_hook(count_attention))
     try:
         with torch.no_grad():
