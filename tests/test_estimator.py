@@ -127,6 +127,24 @@ def test_the_overhead_is_at_most_the_fastest_call_seen():
     assert runtime_verdict(capped, 2.0, BAND).status != FAIL  # INCONCLUSIVE here: that load was noisy
 
 
+def test_an_interval_that_reaches_into_the_band_is_not_a_refutation():
+    """Fastest-of-5 times of Strassen's exact plan (d = dv = 4: n³·(d_v + 1) + n²·(3d + 3d_v + 7)
+    operations), one thread beside a busy core on the shared 2-core machine. The n² work, exp-heavy,
+    still weighs at n ≤ 2048: the slope reads 2.69 with interval 2.49–2.88, outside 3 ± 0.25 by
+    its estimate but not by its interval, so the measurement neither confirms nor refutes n³."""
+    sizes = [256, 360, 512, 728, 1024, 1448, 2048]
+    fastest_ms = [4.612, 9.904, 21.537, 50.619, 179.164, 370.235, 1053.954]
+    runs = [[t / 1e3] * 5 for t in fastest_ms]
+    operations = [5.0 * n**3 + 31.0 * n**2 + 4.0 * n for n in sizes]
+    e = estimate(sizes, runs, operations, fastest_call=0.47e-3)
+    low, high = e.interval
+    assert low < 3.0 - BAND < high < 3.0 and abs(e.exponent - 3.0) > BAND
+    verdict = runtime_verdict(e, 3.0, BAND)
+    assert verdict.status == INCONCLUSIVE and "neither confirmed nor refuted" in verdict.reason
+    # The same interval shifted wholly below the band is refuted.
+    assert runtime_verdict(e, 3.0 + (high - (3.0 - BAND)) + 0.01, BAND).status == FAIL
+
+
 def test_a_shared_core_makes_any_measurement_inconclusive():
     sizes, runs, operations, _ = law_timings(2.0, np.random.default_rng(0))
     e = estimate(sizes, runs, operations)
