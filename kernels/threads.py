@@ -12,11 +12,16 @@ Two effects, both measured on the 2-core machine (docs/design.md §5), set the r
 - **A multithreaded BLAS keeps spinning after it returns.** OpenBLAS workers busy-wait
   after a call, and so does switching the library's thread count back up; the spinning
   threads then compete with the next numba kernel (Strassen at n = 64: 85–108 ms against
-  0.5–0.7 ms). So the BLAS that numba's ``np.dot`` calls (SciPy's OpenBLAS) is set to one
-  thread once, when the first kernel runs, and left there: the kernels parallelise GEMMs
-  themselves, one BLAS call per numba task, and never call numpy's own (multithreaded)
-  ``matmul``. Code outside polyth that uses SciPy's BLAS then runs single-threaded too;
-  numpy's separate OpenBLAS is left as it was.
+  0.5–0.7 ms). So the BLAS that numba's ``np.dot`` calls (SciPy's OpenBLAS) is held at one
+  thread: every :func:`launch` checks it (a getter call, under a microsecond) and sets it back
+  to one if anything raised it, such as a ``threadpoolctl.threadpool_limits`` block around the
+  call, which sets every BLAS to the block's limit. Checking once per process was not enough:
+  inside ``polyth report`` each check runs in such a block, and with 2 threads every check
+  after the first ran its GEMMs with 2 BLAS threads inside each of 2 numba tasks (star-4 at
+  n = 4096: 22 ms first, 73–215 ms after). The kernels parallelise GEMMs themselves, one BLAS
+  call per numba task, and never call numpy's own (multithreaded) ``matmul``. Code outside
+  polyth that uses SciPy's BLAS then runs single-threaded too; numpy's separate OpenBLAS is
+  left as it was.
 
 Example::
 
@@ -44,14 +49,18 @@ def _is_scipy_blas(path: str) -> bool:
 
 
 @functools.cache
-def single_blas_thread() -> None:
-    """Set the BLAS that numba's np.dot calls to one thread (once per process).
-
-    That is SciPy's bundled OpenBLAS for a wheel install; when SciPy links a BLAS shared with
-    numpy (a distribution's packages), that shared library is limited instead."""
+def _numba_blas() -> tuple:
+    """The BLAS libraries that numba's np.dot calls (found once per process): SciPy's bundled
+    OpenBLAS for a wheel install; when SciPy links a BLAS shared with numpy (a distribution's
+    packages), that shared library."""
     controller = ThreadpoolController().select(user_api="blas")
     scipy_own = [lib for lib in controller.lib_controllers if _is_scipy_blas(lib.filepath)]
-    for lib in scipy_own or controller.lib_controllers:
+    return tuple(scipy_own or controller.lib_controllers)
+
+
+def single_blas_thread() -> None:
+    """Set the BLAS that numba's np.dot calls to one thread, if anything raised it."""
+    for lib in _numba_blas():
         if lib.num_threads != 1:
             lib.set_num_threads(1)
 

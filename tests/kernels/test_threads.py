@@ -41,6 +41,21 @@ def test_the_blas_numba_calls_is_left_at_one_thread():
     assert all(lib.num_threads == 1 for lib in scipy_own or blas)
 
 
+def test_a_threadpool_limits_block_cannot_raise_the_kernels_blas_threads():
+    """threadpoolctl sets every BLAS to its limit inside the block (verify runs each check in
+    one); the next kernel launch sets the one numba calls back to one thread."""
+    from threadpoolctl import threadpool_limits
+
+    launch(_threads_seen, 1)
+    with threadpool_limits(limits=2):
+        blas = ThreadpoolController().select(user_api="blas").lib_controllers
+        scipy_own = [lib for lib in blas if f"{os.sep}scipy.libs{os.sep}" in lib.filepath] or blas
+        for lib in scipy_own:
+            lib.set_num_threads(2)  # what the block does where the machine has 2 cores or more
+        launch(_threads_seen, 1)
+        assert all(lib.num_threads == 1 for lib in scipy_own)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_all_finite_agrees_with_the_elementwise_check(dtype):
     big = np.finfo(dtype).max
