@@ -112,7 +112,7 @@ def register(subparsers) -> None:
         "--threads",
         type=int,
         default=None,
-        help="threads to run with (default: the cores the load leaves free)",
+        help="threads to run with (default 1: a slope measured on one thread)",
     )
     runtime.add_argument(
         "--max-seconds",

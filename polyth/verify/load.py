@@ -1,11 +1,19 @@
 """The load a measurement runs under, and the threads it runs with (docs/design.md §6).
 
-A runtime check measures an exponent, which does not depend on the number of threads; what
-does depend on them is whether a thread has to share its core with another process. With one
-core busy elsewhere, a numba parallel region with one thread per core waits for the thread that
-shares (a scheduler slice per region), and a 0.45 ms call can take 30 ms. So a check counts the
-tasks that other processes keep runnable, runs with the cores left free (at least one), and is
-INCONCLUSIVE when even that one thread has to share a core.
+A runtime check measures an exponent: how the work grows with n. It runs on **one thread**
+unless asked for more (``threads=``, ``--threads``), for two measured reasons:
+
+- *Parallel efficiency changes with n.* With 2 threads on the 2-core machine, Strassen's
+  matrix products went from about one thread's speed at n = 256 to two at n = 2048, which takes
+  log₂2 / 3 octaves ≈ 0.3 off the slope: the idle report read 2.44–2.60 against 3 (FAIL), one
+  thread read 2.77 on the same sizes.
+- *Small work runs serially* (``polyth_kernels.threads.launch``: below 2²² operations), so a grid
+  that straddles that threshold has a kink with several threads (naive path-3 at 2 threads read
+  2.80, interval 2.51–3.08, "too noisy", in every idle run; 3.01 ± 0.01 on one thread).
+
+A check also counts the tasks that other processes keep runnable and is INCONCLUSIVE when even
+its thread(s) had to share a core: with one core busy elsewhere, a parallel region waits a
+scheduler slice for the thread that shares (a 0.45 ms call took 30 ms).
 
 *Busy elsewhere* is the median, over samples taken before and during the check, of the number of
 runnable tasks on the machine (``/proc/loadavg``, fourth field) minus this process's own running
@@ -14,13 +22,14 @@ threads (``/proc/self/task/*/stat``); without ``/proc`` it is the 1-minute load 
 
 Example::
 
-    >>> threads_for(busy=1.0, usable=2), threads_for(busy=0.0, usable=2), threads_for(busy=3.0, usable=2)
-    (1, 2, 1)
+    >>> Load(usable=2, threads=1, samples=[1.0, 1.0, 0.0]).shared   # one core busy elsewhere
+    False
+    >>> Load(usable=2, threads=1, samples=[2.0, 2.0, 1.0]).shared   # both busy
+    True
 """
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
 import time
@@ -32,6 +41,8 @@ from pathlib import Path
 # usable cores by more than this (a sampled count of a few bursts is not a busy core).
 SHARING_SLACK = 0.5
 SAMPLES_BEFORE, SAMPLE_INTERVAL = 10, 0.05
+# Threads of a runtime check unless asked for more (module docstring).
+DEFAULT_THREADS = 1
 
 
 def usable_cpus() -> int:
@@ -72,11 +83,6 @@ def busy_elsewhere() -> float:
         average = load_average()
         return average[0] if average else 0.0
     return float(max(0, running - (own if own is not None else 1)))
-
-
-def threads_for(busy: float, usable: int) -> int:
-    """The cores left free by ``busy`` runnable tasks elsewhere, at least one."""
-    return max(1, min(usable, math.floor(usable - busy + 0.25)))
 
 
 @dataclass
@@ -122,13 +128,14 @@ class Load:
 
 
 def probe(threads: int | None = None) -> Load:
-    """Sample the load for about half a second and choose the threads (or take ``threads``)."""
+    """Sample the load for about half a second; the check's threads are ``threads`` (at most the
+    usable cores) or :data:`DEFAULT_THREADS`."""
     usable = usable_cpus()
     load = Load(usable, 1, average_at_start=load_average())
     for _ in range(SAMPLES_BEFORE):
         load.sample()
         time.sleep(SAMPLE_INTERVAL)
-    load.threads = threads_for(load.busy, usable) if threads is None else max(1, min(usable, threads))
+    load.threads = max(1, min(usable, DEFAULT_THREADS if threads is None else threads))
     return load
 
 

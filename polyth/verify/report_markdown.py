@@ -51,12 +51,14 @@ sizes alike.
 - *Verdict.* INCONCLUSIVE when the check's threads had to share a core with other processes, when
   the largest run's time above the overhead, T − a, is under {work:g}× a, when fewer than
   {fitted} sizes ran above 2a, or when the interval is wider than the band; otherwise PASS when the
-  predicted exponent is in the interval or within the band of α, and FAIL (refuted) when it is in
-  neither.{quick}
+  predicted exponent is in the interval or within the band of α, FAIL (refuted) when the whole
+  interval lies outside the prediction ± band, and INCONCLUSIVE when the interval reaches into the
+  band without holding the prediction.{quick}
 - *Load.* Before a check the runnable tasks of other processes are sampled, and the check runs
-  with the cores they leave free (at least one thread, for numba and BLAS alike); the samples
-  continue between runs. The check is INCONCLUSIVE when their median plus the threads exceeds the
-  usable cores by more than {slack:g}.
+  on one thread (numba and BLAS alike) unless more were asked for: parallel efficiency that
+  grows with n would bend the slope. The samples continue between runs; the check is
+  INCONCLUSIVE when their median plus the threads exceeds the usable cores by more than
+  {slack:g}.
 
 **Approximation.** At the fixed Taylor degree the theory picks for B = 1 and ε = {eps:g} (a
 Taylor(g) mechanism: its own g), over B = {Bs} at n = {n}, d = {d}: the largest error

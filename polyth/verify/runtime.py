@@ -2,7 +2,7 @@
 
 The prediction is the leading power of n of *the algorithm that runs*, with its operation count
 N(n) (:func:`predict`): ``exact``, the exact plan at ω = 3 (the kernels multiply matrices
-classically, :func:`polyth.cost.exponent_value`); ``naive``, the brute force over all tuples;
+classically, :func:`polyth.theory.cost.exponent_value`); ``naive``, the brute force over all tuples;
 ``approx``, the low-rank plan (1 for a tree: n · poly(r), the rank fixed by B, ε and d).
 
 The measurement (:func:`verify_runtime`, docs/design.md §6):
@@ -47,7 +47,7 @@ MIN_REPEATS = 5
 
 
 @dataclass(frozen=True)
-class Prediction:
+class RuntimePrediction:
     """What the cost engine predicts for the algorithm that runs: exponent and operation counts."""
 
     method: str
@@ -59,14 +59,14 @@ class Prediction:
 
 def predict(
     m: Mechanism, method: str, d: int, dv: int, causal: str | None = None, B=None, eps=None
-) -> Prediction:
+) -> RuntimePrediction:
     """The predicted exponent and the operation count N(n) of ``method`` on ``m`` (ω = 3)."""
     if method == "exact":
         from polyth.theory.plan import exact_plan
 
         plan = exact_plan(m, causal)
         omega_note = " (ω = 3: classical matrix products, what the kernels run)" if _has_matmul(plan) else ""
-        return Prediction(
+        return RuntimePrediction(
             method,
             _cost.exponent_value(plan, _cost.OMEGA_CLASSICAL),
             f"exact plan, cost {notation.text(_cost.cost(plan))}{omega_note}",
@@ -74,7 +74,7 @@ def predict(
         )
     if method == "naive":
         terms = _cost.naive_terms(m, causal)
-        return Prediction(
+        return RuntimePrediction(
             method,
             terms.exponent_at(_cost.OMEGA_CLASSICAL),
             f"brute force over all tuples, cost {notation.text(terms.expr())}",
@@ -84,7 +84,7 @@ def predict(
         from polyth.theory.approximation import approximate
 
         a = approximate(m, B, eps, d=d, causal=causal, dv=dv)
-        return Prediction(
+        return RuntimePrediction(
             method,
             _cost.exponent_value(a.plan, _cost.OMEGA_CLASSICAL),
             f"low-rank plan (Taylor degree {a.degree}, rank r = {a.rank}), cost {notation.text(a.cost)}",
@@ -129,7 +129,7 @@ class RuntimeVerification:
     d: int
     dv: int
     dtype: str
-    prediction: Prediction
+    prediction: RuntimePrediction
     points: tuple[Point, ...]
     estimate: Estimate
     verdict: Verdict
@@ -320,8 +320,8 @@ def verify_runtime(
     :class:`polyth.BudgetError` when it cannot fit in memory (or ``max_memory``), or, if
     ``max_seconds`` is given, when its predicted time exceeds it. ``d`` defaults to
     :data:`polyth.verify.defaults.D`, ``dv`` to ``d``; ``approx`` uses ``B`` and ``eps``
-    (defaults 1 and 10⁻³) and inputs in [−B, B]. ``threads`` overrides the threads chosen from
-    the load; ``quick`` marks a CI-sized run, which never refutes.
+    (defaults 1 and 10⁻³) and inputs in [−B, B]. ``threads`` (default one,
+    :mod:`polyth.verify.load`) runs with more; ``quick`` marks a CI-sized run, which never refutes.
     """
     from polyth.compute.front import admit
 
