@@ -13,7 +13,7 @@ It prints the median and minimum wall time of each, the median minus the baselin
 target (help and show under 0.5 s) and whether the medians meet it, with the load average
 before and after. When the load average exceeds the number of cores at either end, other work
 stretched every run (the baseline too) and the verdict is INCONCLUSIVE, not met or missed.
-tests/test_cli_start.py checks the deterministic side: ``polyth --help`` imports no sympy,
+tests/test_cli_presentation.py checks the deterministic side: ``polyth --help`` imports no sympy,
 numba, torch or rich, and ``polyth show`` none of numba, torch, rich or matplotlib.
 """
 

@@ -21,7 +21,17 @@ from polyth import Mechanism, zoo
 from polyth.mechanism.similarity import Taylor
 from polyth.theory.approximation import approximate
 
-ZOO = ["self", "path:3", "path:4", "star:4", "strassen", "tensor:3", "cycle:4", "tree:1-2,2-3,2-4"]
+ZOO = [
+    "self",
+    "path:3",
+    "path:4",
+    "star:4",
+    "strassen",
+    "tensor:3",
+    "cycle:4",
+    "clique:4",
+    "tree:1-2,2-3,2-4",
+]
 
 
 def _inputs(m: Mechanism, n: int, d: int, B: float, seed: int, batch: int = 2):

@@ -8,7 +8,7 @@ table per monomial support (λ = L_S, the log-table), one factor per value varia
 a log-table λ over its token variables and, if it carries the value channel, a *normalised*
 message μ over the same variables and the channel (B, n, …, n, C).
 
-Eliminating variable b (the plan's order, :func:`polyth.plan.exact_plan`) combines the
+Eliminating variable b (the plan's order, :func:`polyth.theory.plan.exact_plan`) combines the
 factors that contain it and sums l_b out in the log domain:
 
     λ'(u) = logsumexp_b Σ_i λ_i(u, b),     μ'(u, c) = Σ_b softmax_b(Σ_i λ_i)(u, b) · Π_i μ_i(u, b, c)
@@ -87,7 +87,7 @@ def plan_attention(
     (monomial, variable) when untied); ``V``: value variable (1-based index or name) →
     (…, n, dv). The leading dims (batch, heads) must agree. Returns (…, n, dv) in the
     inputs' common dtype. ``causal``: None, ``"prefix"`` or ``"nested"``; ``plan``: a plan
-    of ``m`` from :func:`polyth.plan.exact_plan` or :func:`polyth.plan.plan_with_order`
+    of ``m`` from :func:`polyth.theory.plan.exact_plan` or :func:`polyth.theory.plan.plan_with_order`
     (default: the exact plan, cached). Scale: ``m.scale_for(d)`` (1/d unless set).
 
     A Taylor similarity is computed in the exact exp form it approximates (as the reference
@@ -164,7 +164,7 @@ def resolve_plan(m: Mechanism, causal: str | None, plan: Plan | None = None) -> 
         except PolyError as exc:
             raise InputError(str(exc)) from None
     if not isinstance(plan, Plan) or plan.low_rank:
-        raise InputError("plan must be an exact polyth.plan.Plan (exact_plan or plan_with_order)")
+        raise InputError("plan must be an exact polyth.theory.plan.Plan (exact_plan or plan_with_order)")
     if (written_form(plan.mechanism), plan.causal) != (written_form(m), causal):
         raise InputError(
             f"the plan was made for {plan.mechanism!r} with causal={plan.causal!r}, "

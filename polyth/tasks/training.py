@@ -167,7 +167,7 @@ def task_spec(task: str, n: int | None = None, domain: int | None = None, fmt: s
 
 
 @dataclass(frozen=True)
-class OperationCount:
+class TrainingOperations:
     """Operations (multiply-adds + exponentials) of one training step; see the module docstring."""
 
     attention_per_example: int
@@ -190,7 +190,7 @@ def attention_operations(
     return heads * operation_count(exact_plan(mechanism, causal), n, d_head, dv_head).total
 
 
-def count_operations(model, n: int, feature_dim: int, batch: int) -> OperationCount:
+def count_operations(model, n: int, feature_dim: int, batch: int) -> TrainingOperations:
     """Count one training step's operations by running the model once on one example.
 
     Forward hooks see every ``nn.Linear`` call (rows × in × out multiply-adds) and every
@@ -230,7 +230,7 @@ def count_operations(model, n: int, feature_dim: int, batch: int) -> OperationCo
     finally:
         for hook in hooks:
             hook.remove()
-    return OperationCount(attention, linear, batch)
+    return TrainingOperations(attention, linear, batch)
 
 
 @dataclass

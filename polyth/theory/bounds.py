@@ -1,9 +1,9 @@
 """``polyth.bounds(m)``: what is known about computing a mechanism, derived from its hypergraph.
 
-Everything comes out of one engine: the exact plan (:mod:`polyth.plan`) and its cost
-(:mod:`polyth.cost`), the lower bounds whose structural predicates hold
+Everything comes out of one engine: the exact plan (:mod:`polyth.theory.plan`) and its cost
+(:mod:`polyth.theory.cost`), the lower bounds whose structural predicates hold
 (:mod:`polyth.lower_bounds`), and the polynomial method's low-rank plan
-(:mod:`polyth.approx`). Nothing is looked up by the mechanism's name.
+(:mod:`polyth.theory.approximation`). Nothing is looked up by the mechanism's name.
 
 Lower bounds are inherited by reduction (:func:`polyth.theory.lower_bounds.inherited`): every
 registry structure that the mechanism simulates lends its bound, shown with the chain of moves
@@ -22,9 +22,9 @@ plan meets that bound, and is tight). A gap or an open verdict names the open qu
 
 A similarity kernel other than exp (:mod:`polyth.similarity`) adds the decoding
 view, derived from the same engine: the recurrent form of the prefix-causal
-low-rank plan (state size and per-token cost, :func:`polyth.cost.recurrent_form`)
+low-rank plan (state size and per-token cost, :func:`polyth.theory.cost.recurrent_form`)
 beside softmax with a KV cache, whose per-token cost is the last query row of the
-prefix-causal exact plan of the exp mechanism (:func:`polyth.cost.last_token_cost`).
+prefix-causal exact plan of the exp mechanism (:func:`polyth.theory.cost.last_token_cost`).
 A feature map is exact in linear time (the exact plan is low rank, r = d_φ); a
 Taylor(g) similarity fixes the low-rank plan's rank at the engine's rank for degree g.
 """

@@ -48,7 +48,7 @@ import networkx as nx
 import opt_einsum
 
 from polyth.theory.factors import Factor, Widths, thresholds_of
-from polyth.theory.pricing import Price, dense, price_loop, price_matmul, price_stream
+from polyth.theory.pricing import StepWork, dense, price_loop, price_matmul, price_stream
 from polyth.theory.terms import OMEGA_CLASSICAL, REFERENCE_SIZES
 
 EXHAUSTIVE_LIMIT = 7  # eliminated variables: t ≤ 8 for the exact plan
@@ -64,7 +64,7 @@ class Option:
     groups: tuple[tuple[int, ...], tuple[int, ...]] | None
     batch: tuple[int, ...]
     partner: int | None
-    price: Price
+    price: StepWork
     key: tuple[float, float, float, float, float]
     signature: tuple = ()  # the option independent of factor positions and ids
 
@@ -74,7 +74,7 @@ class Option:
 _UNEQUAL_WIDTHS = {**REFERENCE_SIZES, "dv": REFERENCE_SIZES["d"] // 2}
 
 
-def _key(price: Price) -> tuple[float, float, float, float, float]:
+def _key(price: StepWork) -> tuple[float, float, float, float, float]:
     total = price.total
     return (
         total.exponent_best(),

@@ -47,7 +47,7 @@ from polyth.theory.order import (
     stream_options,
     treewidth_order,
 )
-from polyth.theory.pricing import Price, dense, price_normalize
+from polyth.theory.pricing import StepWork, dense, price_normalize
 from polyth.theory.terms import Terms, d, r
 
 
@@ -68,7 +68,7 @@ class Step:
     groups: tuple[tuple[int, ...], tuple[int, ...]] | None = None
     batch: tuple[int, ...] = ()
     partner: int | None = None
-    price: Price = field(default=None, compare=False, repr=False)
+    price: StepWork = field(default=None, compare=False, repr=False)
     size_terms: Terms = field(default=None, compare=False, repr=False)
 
     @property

@@ -128,7 +128,7 @@ def matrix_product(
 
 
 @dataclass(frozen=True)
-class Price:
+class StepWork:
     """The work of one step: multiply-adds, exponentials, and the entries it allocates while it runs."""
 
     madds: Terms
@@ -245,7 +245,7 @@ def price_loop(
     ranks,
     materialise: bool = True,
     linear: bool = False,
-) -> Price:
+) -> StepWork:
     """A loop step: visit every allowed tuple of ``loop``, multiply the inputs and accumulate.
 
     Inputs on ``eliminated`` alone are combined per key first; tables whose scope is the
@@ -283,7 +283,7 @@ def price_loop(
     per_entry += widths.channel * channels if channels else 1
     madds = madds + count * per_entry
     exps = exps + count * (1 if logs else 0)
-    return Price(madds, exps, memory)
+    return StepWork(madds, exps, memory)
 
 
 def _unary_channel(unary: list) -> bool:
@@ -347,10 +347,10 @@ def price_matmul(
     left = [v for v in scope1 if v != eliminated and v not in batch_vars]
     right = [v for v in scope2 if v != eliminated and v not in batch_vars]
     madds = madds + matrix_product(batch_terms, left, eliminated, right, ranks)
-    return Price(madds, exps, memory)
+    return StepWork(madds, exps, memory)
 
 
-def price_stream(scan: Price, read: Price, state: Terms) -> tuple[Price, Price]:
+def price_stream(scan: StepWork, read: StepWork, state: Terms) -> tuple[StepWork, StepWork]:
     """A ``prefix_sum`` whose message is read by the next step in the partner's order, streamed.
 
     The scan eliminates b under [l_b ≤ l_p]: visiting the positions l_p in increasing order,
@@ -360,15 +360,15 @@ def price_stream(scan: Price, read: Price, state: Terms) -> tuple[Price, Price]:
     read once); the memory is the running ``state`` (over u, with its channel) and the output,
     never the dense message over (p, u).
     """
-    return Price(scan.madds, scan.exps, state), Price(read.madds, read.exps, read.memory)
+    return StepWork(scan.madds, scan.exps, state), StepWork(read.madds, read.exps, read.memory)
 
 
-def price_normalize(remaining: list, widths: Widths) -> Price:
+def price_normalize(remaining: list, widths: Widths) -> StepWork:
     """The output: multiply the channel factors left on the query, divide by the ones column."""
     channels = sum(1 for f in remaining if f.channel)
     per_query = widths.channel * max(channels - 1, 0) + (widths.channel - 1)
     keys = Terms.power(1) * widths.batch
-    return Price(keys * per_query, ZERO, keys * widths.channel)
+    return StepWork(keys * per_query, ZERO, keys * widths.channel)
 
 
 def larger(a: Terms, b: Terms) -> Terms:
