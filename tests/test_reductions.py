@@ -67,6 +67,17 @@ def test_held_out_mechanisms_are_tight_through_a_chain(spec, exponent, hypothesi
     assert_simulates(best.reduction)
 
 
+def test_an_entry_holds_for_a_mechanism_of_its_own_structure_without_a_chain():
+    """x2*x3 + x1*x2*x3 is a connected non-tree of the paper's class, so [CPA26]'s "only trees
+    are quadratic" gives > n² directly, though no reduction maps it onto itself or a registry
+    target (before this was found, the bound fell back to the input bound n¹, verdict "open")."""
+    b = polyth.bounds("x2*x3 + x1*x2*x3")
+    ids = {bound.id for bound in b.lower}
+    assert "non-tree-superquadratic" in ids and b.verdict == "gap"
+    own = next(bound for bound in b.lower if bound.id == "non-tree-superquadratic")
+    assert own.reduction is None and own.chain == ""
+
+
 def test_the_chain_names_the_source_and_is_in_the_json():
     b = polyth.bounds("x1*x2*x3 + x3*x4")
     text = str(b._lower_text(b.best_lower))

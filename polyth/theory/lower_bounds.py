@@ -348,6 +348,10 @@ def _unmasked(m: Mechanism) -> tuple[Inherited, ...]:
                 candidate = Inherited(entry, found.target, found)
                 if entry.id not in best or candidate.rank > best[entry.id].rank:
                     best[entry.id] = candidate
+        # An entry whose structure m already has holds through no chain at all, where the search
+        # missed it (x2*x3 + x1*x2*x3: no reduction maps it onto itself).
+        for entry in _entries(m):
+            best.setdefault(entry.id, Inherited(entry, m))
         if len(_SEARCHED) > 4096:
             _SEARCHED.clear()
         _SEARCHED[key] = tuple(sorted(best.values(), key=lambda b: b.rank, reverse=True))
