@@ -59,6 +59,25 @@ def test_output_fits_80_columns(capsys, terminal, argv):
     assert not re.search(r"\w\*\*?\w|\bomega\b|\bdv\b", out.replace("'x1*x2", "")), "Python syntax in output"
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["atlas", "query", "--solves", "compose:3", "--cheapest"],
+        ["atlas", "query", "--gap"],
+        ["atlas", "summary"],
+    ],
+)
+def test_atlas_tables_fit_80_columns(capsys, terminal, argv):
+    """Too narrow for a column per field, a query prints one two-column table per mechanism (the
+    mechanism stays in the input syntax that the other commands read)."""
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    too_long = [line for line in out.splitlines() if len(line) > WIDTH]
+    assert not too_long, "\n".join(too_long)
+    if "--cheapest" in argv:
+        assert "x1*x2 + x2*x3 + x3*x4" in out and "compose3 reason" in out
+
+
 def test_bounds_strassen_reads_as_mathematics(capsys, terminal):
     code, out, _ = run(capsys, "bounds", "strassen")
     assert code == 0

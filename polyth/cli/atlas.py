@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 
-from polyth.cli.arguments import Deferred
+from polyth.cli.arguments import Deferred, console
 
 DEFAULT_OUT = "atlas"
 
@@ -116,7 +115,6 @@ def run_build(args) -> int:
 
 
 def run_query(args) -> int:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -147,13 +145,30 @@ def run_query(args) -> int:
     title = f"polyth atlas query: {len(found)} of {len(frame)} mechanisms"
     if len(found) > args.limit:
         title += f" (first {args.limit}; --limit or --json for more)"
-    table = Table(title=title, show_lines=True)
-    for column in columns:
-        table.add_column(column.replace("_", " "), overflow="fold")
-    for _, row in found.head(args.limit).iterrows():
-        table.add_row(*(Text(_cell(row[c])) for c in columns))
-    Console(file=sys.stdout, width=200).print(table)
+    out = console()
+    rows = found.head(args.limit)
+    if out.width >= COLUMN_WIDTH * len(columns):
+        table = Table(title=title, show_lines=True)
+        for column in columns:
+            table.add_column(column.replace("_", " "), overflow="fold")
+        for _, row in rows.iterrows():
+            table.add_row(*(Text(_cell(row[c])) for c in columns))
+        out.print(table)
+        return 0
+    # A terminal too narrow for one column per field: one two-column table per mechanism.
+    out.print(title)
+    for _, row in rows.iterrows():
+        table = Table(show_header=False, show_lines=True)
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
+        for column in columns:
+            table.add_row(column.replace("_", " "), Text(_cell(row[column])))
+        out.print(table)
     return 0
+
+
+# The least width a field's column needs before the table turns into one record per mechanism.
+COLUMN_WIDTH = 18
 
 
 def _cell(value) -> str:
@@ -165,7 +180,6 @@ def _cell(value) -> str:
 
 
 def run_summary(args) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from polyth.atlas import load, theorem_check
@@ -181,17 +195,17 @@ def run_summary(args) -> int:
         }
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
-    console = Console(file=sys.stdout, width=120)
+    out = console()
     table = Table(title=f"polyth atlas: {len(frame)} mechanisms")
     for column in ("t", "hyperedges", "mechanisms"):
         table.add_column(column, justify="right")
     for _, row in families.iterrows():
         table.add_row(*(str(row[c]) for c in ("t", "hyperedges", "mechanisms")))
-    console.print(table)
+    out.print(table)
     table = Table(title="only trees are quadratic [CPA26]")
     for column in check.columns:
         table.add_column(str(column))
     for _, row in check.iterrows():
         table.add_row(*(str(v) for v in row))
-    console.print(table)
+    out.print(table)
     return 0
