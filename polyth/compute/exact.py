@@ -390,7 +390,8 @@ def plan_of(m: Mechanism, causal: str | None) -> Plan:
     entry = _PLANS.get(id(m))
     if entry is None or entry[0]() is not m:
         key = id(m)
-        entry = (weakref.ref(m, lambda _, key=key: _PLANS.pop(key, None)), {})
+        # The callback holds the dict itself: at interpreter exit the module global may be None.
+        entry = (weakref.ref(m, lambda _, key=key, plans=_PLANS: plans.pop(key, None)), {})
         _PLANS[key] = entry
     plans = entry[1]
     if causal not in plans:
