@@ -20,6 +20,8 @@ import math
 from polyth.cli.arguments import Deferred, console
 
 DEFAULT_OUT = "atlas"
+# The least width a field's column needs before a query's table turns into one record per mechanism.
+COLUMN_WIDTH = 18
 
 
 def _tasks_help() -> str:
@@ -165,10 +167,6 @@ def run_query(args) -> int:
             table.add_row(column.replace("_", " "), Text(_cell(row[column])))
         out.print(table)
     return 0
-
-
-# The least width a field's column needs before the table turns into one record per mechanism.
-COLUMN_WIDTH = 18
 
 
 def _cell(value) -> str:

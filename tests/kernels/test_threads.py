@@ -34,11 +34,16 @@ def test_the_thread_count_is_restored_when_the_kernel_raises():
     assert numba.get_num_threads() == everyone
 
 
+def _numba_blas():
+    """The BLAS numba's np.dot calls, found independently of the kernels: a wheel's own SciPy
+    BLAS, else every BLAS."""
+    blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    return [lib for lib in blas if f"{os.sep}scipy.libs{os.sep}" in lib.filepath] or blas
+
+
 def test_the_blas_numba_calls_is_left_at_one_thread():
     single_blas_thread()
-    blas = ThreadpoolController().select(user_api="blas").lib_controllers
-    scipy_own = [lib for lib in blas if f"{os.sep}scipy.libs{os.sep}" in lib.filepath]  # a wheel's own BLAS
-    assert all(lib.num_threads == 1 for lib in scipy_own or blas)
+    assert all(lib.num_threads == 1 for lib in _numba_blas())
 
 
 def test_a_threadpool_limits_block_cannot_raise_the_kernels_blas_threads():
@@ -48,12 +53,10 @@ def test_a_threadpool_limits_block_cannot_raise_the_kernels_blas_threads():
 
     launch(_threads_seen, 1)
     with threadpool_limits(limits=2):
-        blas = ThreadpoolController().select(user_api="blas").lib_controllers
-        scipy_own = [lib for lib in blas if f"{os.sep}scipy.libs{os.sep}" in lib.filepath] or blas
-        for lib in scipy_own:
+        for lib in _numba_blas():
             lib.set_num_threads(2)  # what the block does where the machine has 2 cores or more
         launch(_threads_seen, 1)
-        assert all(lib.num_threads == 1 for lib in scipy_own)
+        assert all(lib.num_threads == 1 for lib in _numba_blas())
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
