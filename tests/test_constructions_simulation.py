@@ -96,6 +96,17 @@ def test_every_yes_of_predict_is_a_construction_at_100_percent_on_the_zoo(spec):
     assert_predict_and_check_agree(zoo.from_spec(spec), seed=len(spec))
 
 
+@pytest.mark.parametrize("spec", ["x2*x3 + x1*x2*x3", "x1*x2*x3 - x1*x2", "x1*x2 + x2*x3 + x1*x2*x3"])
+def test_constructions_run_through_sign_blocks(spec):
+    """A nested monomial cancels on sign blocks (polyth.theory.reductions), so these simulate
+    self-attention and the 3-tensor; every lifted head equals the registered one and is 100%."""
+    m = Mechanism.from_polynomial(spec)
+    signed = [find(m, p.task) for p in predict(m) if p.answer == "yes"]
+    lifted = [c for c in signed if isinstance(c, SimulatedConstruction)]
+    assert any(signs for c in lifted for _, signs in c.reduction.signs)
+    assert_predict_and_check_agree(m, seed=7)
+
+
 def random_mechanism(seed: int) -> Mechanism:
     """A random mechanism on 3–5 variables: 2–6 pairs (a graph), up to two triples and one
     degree-1 term, some powers 2 and coefficients other than 1; every variable in some monomial.

@@ -349,7 +349,7 @@ def _unmasked(m: Mechanism) -> tuple[Inherited, ...]:
                 if entry.id not in best or candidate.rank > best[entry.id].rank:
                     best[entry.id] = candidate
         # An entry whose structure m already has holds through no chain at all, where the search
-        # missed it (x2*x3 + x1*x2*x3: no reduction maps it onto itself).
+        # missed it (candidates tries only some variable sets beyond FULL_SEARCH value variables).
         for entry in _entries(m):
             best.setdefault(entry.id, Inherited(entry, m))
         if len(_SEARCHED) > 4096:

@@ -6,7 +6,7 @@ A :class:`Reduction` from a *source* M to a *target* M′ is a concrete input ma
     polyth.reference.attention(M, Q, V) == polyth.reference.attention(M′, Q′, V′)
 
 (equal in exact arithmetic; in float64 up to rounding), in O(n·E·d′) time. E is
-:attr:`Reduction.blocks`, the factor by which d grows. It is built from four elementary moves:
+:attr:`Reduction.blocks`, the factor by which d grows. It is built from five elementary moves:
 
 * **rename**: target variable b is read as source variable φ(b) (φ injective, query → query);
 * **delete** a source variable a outside φ's image: its projections are 0, so every monomial
@@ -19,12 +19,22 @@ A :class:`Reduction` from a *source* M to a *target* M′ is a concrete input ma
   per block is scaled by κ_j with κ_j^p = scale′·c′_j / (scale·c_h(j)) (p its power, odd when
   the ratio is negative), which absorbs any non-zero coefficient and the scale.
 
-With tied inputs, a monomial f of M is non-zero on block j exactly when supp f ⊆ supp h(j); the
-host is admissible when every such f ≠ h(j) meets the image only in the query (then f adds a
-function of l1 alone, which cancels in the softmax). A host's powers on the image equal the
-target monomial's. With untied inputs the other monomials' projections are simply 0. One block
-suffices (E = 1) when the target monomials have distinct hosts and either the inputs are untied
-or M restricted to the image *is* the target (same monomials, coefficients and scale).
+* **signs**: with tied inputs, a monomial f of M is non-zero on block j exactly when supp f ⊆
+  supp h(j). If f meets the image only in the query it adds a function of l1 alone, which
+  cancels in the softmax. Otherwise block j is repeated once per sign vector σ ∈ {±1}^Σ for a
+  set Σ of the host's variables: a ∈ Σ is multiplied by σ_a and one more host variable c (the
+  carrier) by Π_Σ σ_a. Summed over the 2^|Σ| copies, a monomial g gets the factor
+  Σ_σ Π_{a∈Σ} σ_a^{p_g(a) + p_g(c)}, which is 2^|Σ| when every exponent is even and 0
+  otherwise; Σ and c are chosen so that the host keeps 2^|Σ| (absorbed by κ_j) and every such f
+  gets 0. For multilinear monomials Σ = supp h(j) ∖ {c} always works, so in the paper's class
+  any monomial whose support contains a target monomial's image can host it
+  (x1·x2·x3 + x1·x2 simulates x1·x2·x3 on 2 blocks, σ on x3 and on x1).
+
+A host's powers on the image equal the target monomial's. With untied inputs the other
+monomials' projections are simply 0, and no signs are needed. One block suffices (E = 1) when
+the target monomials have distinct hosts and either the inputs are untied or M restricted to
+the image *is* the target (same monomials, coefficients and scale); otherwise E is the number
+of blocks, Σ_j 2^|Σ_j|.
 
 **What transfers, and in which direction** (M simulates M′; every source's own conditions
 apply, with d multiplied by the constant E and the entries by constants κ_j^{±1}, which
@@ -54,6 +64,7 @@ Example::
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -90,13 +101,15 @@ class Move:
 
 @dataclass(frozen=True)
 class Reduction:
-    """``source`` simulates ``target`` (module docstring): φ, a host per target monomial, E blocks."""
+    """``source`` simulates ``target`` (module docstring): φ, a host per target monomial, its
+    sign blocks, E blocks in all."""
 
     source: Mechanism
     target: Mechanism
     mapping: tuple[int, ...]  # target variable position → source variable position
     hosts: tuple[int, ...]  # target monomial → source monomial
     blocks: int  # E: d grows by this factor
+    signs: tuple[Signs, ...]  # target monomial → (carrier, Σ) of its sign blocks
 
     @property
     def d_factor(self) -> int:
@@ -136,12 +149,35 @@ class Reduction:
         if unused:
             out.append(Move("fix", "set " + ", ".join(f"V({name}) = 1" for name in unused)))
         hosted = set(self.hosts)
-        dropped = [_term(src, mono) for i, mono in enumerate(src.monomials) if i not in hosted]
+        supports = _support_sets(src)
+        signed_blocks, cancelled = [], set()
+        for j, (h, (carrier, signed)) in enumerate(zip(self.hosts, self.signs)):
+            if signed:
+                image = frozenset(self.mapping[b] for b in tgt.monomials[j].support)
+                clashing = _clashing(supports, h, image)
+                cancelled.update(clashing)
+                terms = [_term(src, src.monomials[i]) for i in clashing]
+                signs = "σ = ±1" if len(signed) == 1 else f"signs σ ∈ {{±1}}^{len(signed)}"
+                product = "σ" if len(signed) == 1 else "their product"
+                signed_blocks.append(
+                    f"{_term(src, src.monomials[h])} on {2 ** len(signed)} blocks, "
+                    f"{', '.join(names[a] for a in signed)} times {signs} and {names[carrier]} times "
+                    f"{product}, so {', '.join(terms)} {'cancels' if len(terms) == 1 else 'cancel'}"
+                )
+        dropped = [_term(src, mono) for i, mono in enumerate(src.monomials) if i not in hosted | cancelled]
         if self.blocks > 1:
-            text = (
-                f"one block of channels per monomial (d × {self.blocks}), one projection per block "
-                "scaled to absorb its coefficient and the scale"
+            per = "per monomial and sign" if signed_blocks else "per monomial"
+            what = (
+                "its coefficient, the scale and its copies"
+                if signed_blocks
+                else "its coefficient and the scale"
             )
+            text = (
+                f"one block of channels {per} (d × {self.blocks}), one projection per block "
+                f"scaled to absorb {what}"
+            )
+            if signed_blocks:
+                text += "; " + "; ".join(signed_blocks)
             if dropped:
                 text += f"; {', '.join(dropped)} vanish on every block"
             out.append(Move("blocks", text))
@@ -167,12 +203,17 @@ class Reduction:
 
     def scalings(self, width: int) -> tuple[tuple[int, float], ...]:
         """Per target monomial j: the target variable whose projection is scaled on block j (the
-        pivot, power p) and κ_j, with κ_j^p = scale′·c′_j / (scale·c_h(j)) at target width ``width``
-        (the source's width is E·width)."""
+        pivot, power p) and κ_j, with κ_j^p = scale′·c′_j / (scale·c_h(j)·2^|Σ_j|) at target width
+        ``width`` (the source's width is E·width; the host counts once per sign block)."""
         scale = self.source.scale_for(self.blocks * width)
         return tuple(
-            _root(mono, self.target.scale_for(width) * mono.value / (scale * self.source.monomials[h].value))
-            for mono, h in zip(self.target.monomials, self.hosts)
+            _root(
+                mono,
+                self.target.scale_for(width)
+                * mono.value
+                / (scale * self.source.monomials[h].value * 2 ** len(signed)),
+            )
+            for mono, h, (_, signed) in zip(self.target.monomials, self.hosts, self.signs)
         )
 
     def entry_bound(self, B: float, width: int) -> float:
@@ -208,17 +249,26 @@ class Reduction:
         slot_of = {slot: i for i, slot in enumerate(tgt.input_slots)}
         inverse = {a: b for b, a in enumerate(self.mapping)}
         lifted = {slot: np.zeros(lead + (columns,)) for slot in src.input_slots}
-        for j, (mono, h, (pivot, root)) in enumerate(zip(tgt.monomials, self.hosts, self.scalings(width))):
-            block = slice(j * width, (j + 1) * width) if self.blocks > 1 else slice(0, width)
+        scalings = self.scalings(width)
+        offset = 0
+        for j, (mono, h, (pivot, root), (carrier, signed)) in enumerate(
+            zip(tgt.monomials, self.hosts, scalings, self.signs)
+        ):
             host = src.monomials[h]
-            for a in host.support:
-                b = inverse.get(a)
-                if b is None or b not in mono.support:
-                    part = np.ones(lead + (width,))
-                else:
-                    part = Q[slot_of[(j if tgt.untied else None, b)]]
-                    part = part * root if b == pivot else part
-                lifted[(h if src.untied else None, a)][..., block] = part
+            for sigma in itertools.product((1.0, -1.0), repeat=len(signed)):
+                block = slice(offset * width, (offset + 1) * width) if self.blocks > 1 else slice(0, width)
+                offset += 1
+                factor = dict(zip(signed, sigma))
+                if carrier is not None:
+                    factor[carrier] = math.prod(sigma)
+                for a in host.support:
+                    b = inverse.get(a)
+                    if b is None or b not in mono.support:
+                        part = np.ones(lead + (width,))
+                    else:
+                        part = Q[slot_of[(j if tgt.untied else None, b)]]
+                        part = part * root if b == pivot else part
+                    lifted[(h if src.untied else None, a)][..., block] = part * factor.get(a, 1.0)
         values = {}
         some = np.asarray(next(iter(V.values())), dtype=np.float64)
         for a in src.values:
@@ -264,14 +314,51 @@ def _admissible(
     """Can source monomial h (``supports``: the source's, as sets) host target monomial ``mono``
     carried on ``carried`` (b → a)?"""
     host = src.monomials[h]
-    image = set(carried.values())
+    image = frozenset(carried.values())
     if not image <= supports[h] or any(host.powers[a] != mono.powers[b] for b, a in carried.items()):
         return False
     if _pivot(mono, sign * float(mono.coefficient) * float(host.coefficient)) is None:
         return False
-    return src.untied or all(
-        i == h or not f <= supports[h] or f & image <= {0} for i, f in enumerate(supports)
-    )
+    return _signs(src, supports, h, image) is not None
+
+
+def _clashing(supports, h: int, image: frozenset[int]) -> list[int]:
+    """The source monomials other than h that are non-zero on h's block (tied inputs) and meet
+    the image outside the query, so do not cancel in the softmax by themselves."""
+    return [i for i, f in enumerate(supports) if i != h and f <= supports[h] and not f & image <= {0}]
+
+
+Signs = tuple[int | None, tuple[int, ...]]  # (carrier c, signed variables Σ), source positions
+NO_SIGNS: Signs = (None, ())
+
+
+def _signs(src: Mechanism, supports, h: int, image: frozenset[int]) -> Signs | None:
+    """The fewest sign blocks that cancel, on host h's block, every other monomial f with
+    supp f ⊆ supp h that meets ``image`` outside the query (module docstring, **signs**); None
+    when no Σ, c separates them from the host by parity.
+
+    Example: in x1·x2·x3 + x1·x2 hosting x1·x2·x3, x1·x2 meets the image in x2; Σ = {x3} with
+    carrier x1 gives x1·x2 the factor Σ_σ σ = 0 and the host Σ_σ σ² = 2.
+    """
+    if src.untied:
+        return NO_SIGNS
+    clashing = [src.monomials[i] for i in _clashing(supports, h, image)]
+    if not clashing:
+        return NO_SIGNS
+    host = src.monomials[h]
+    support = host.support
+
+    def cancels(mono: Monomial, a: int, c: int) -> bool:  # σ_a's exponent in mono's factor is odd
+        return (mono.powers[a] + mono.powers[c]) % 2 == 1
+
+    for size in range(1, len(support)):
+        for c in support:
+            for signed in itertools.combinations([a for a in support if a != c], size):
+                if not any(cancels(host, a, c) for a in signed) and all(
+                    any(cancels(f, a, c) for a in signed) for f in clashing
+                ):
+                    return c, signed
+    return None
 
 
 def _support_sets(m: Mechanism) -> tuple[frozenset[int], ...]:
@@ -293,12 +380,12 @@ def _hosts(src: Mechanism, tgt: Mechanism, mapping: Sequence[int]) -> tuple[int,
     return tuple(hosts)
 
 
-def _one_block(src: Mechanism, tgt: Mechanism, mapping: Sequence[int], hosts: Sequence[int]) -> bool:
-    if len(hosts) == 1:
-        return True
+def _one_block(
+    src: Mechanism, tgt: Mechanism, mapping: Sequence[int], hosts: Sequence[int], signs: Sequence[Signs]
+) -> bool:
     if len(set(hosts)) != len(hosts):
         return False
-    if src.untied:
+    if src.untied or (len(hosts) == 1 and signs[0] == NO_SIGNS):
         return True
     if tgt.untied or src.scale != tgt.scale:
         return False
@@ -329,8 +416,16 @@ def build(source: Mechanism, target: Mechanism, mapping: Sequence[int]) -> Reduc
     hosts = _hosts(source, target, mapping)
     if hosts is None:
         return None
-    blocks = 1 if _one_block(source, target, mapping, hosts) else len(hosts)
-    return Reduction(source, target, mapping, hosts, blocks)
+    supports = _support_sets(source)
+    signs = tuple(
+        _signs(source, supports, h, frozenset(mapping[b] for b in mono.support))
+        for mono, h in zip(target.monomials, hosts)
+    )
+    if _one_block(source, target, mapping, hosts, signs):
+        blocks, signs = 1, (NO_SIGNS,) * len(hosts)  # nothing clashes: M on the image is the target
+    else:
+        blocks = sum(2 ** len(signed) for _, signed in signs)
+    return Reduction(source, target, mapping, hosts, blocks, signs)
 
 
 def reduction(source: Mechanism, target: Mechanism) -> Reduction | None:
