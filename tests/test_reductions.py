@@ -93,17 +93,39 @@ def test_a_nested_monomial_cancels_on_sign_blocks():
     assert deep.blocks == 2
     assert_simulates(deep)
     # the identity needs no signs: M restricted to its own variables is the target
-    assert (
-        reduction(
-            Mechanism.from_polynomial("x2*x3 + x1*x2*x3"), Mechanism.from_polynomial("x2*x3 + x1*x2*x3")
-        ).blocks
-        == 1
-    )
+    nested = Mechanism.from_polynomial("x2*x3 + x1*x2*x3")
+    identity = reduction(nested, nested)
+    assert identity.blocks == 1 and identity.signs == ((None, ()),) * 2
+    assert_simulates(identity)
     # x1³·x2 and x1·x2 have the same parities: no signs cancel one and keep the other
     assert (
         reduction(Mechanism.from_polynomial("x1**3*x2 + x1*x2"), Mechanism.from_polynomial("x1**3*x2"))
         is None
     )
+
+
+def test_two_signs_four_blocks_and_the_host_counts_once_per_copy():
+    """Every proper sub-monomial of x1x2x3 present: two signs (x2, x3 with carrier x1), E = 4,
+    and κ³ = scale′ / (scale(4d)·2²), the host's four copies divided out."""
+    m = Mechanism.from_polynomial("x1*x2*x3 + x2 + x3 + x1*x2 + x1*x3 + x2*x3")
+    r = reduction(m, zoo.tensor(3))
+    assert r.blocks == 4 and r.signs == ((0, (1, 2)),)
+    assert "signs σ ∈ {±1}^2 and x1 times their product" in r.describe()
+    ((_, kappa),) = r.scalings(5)
+    assert kappa**3 == pytest.approx(zoo.tensor(3).scale_for(5) / (m.scale_for(20) * 4))
+    assert_simulates(r)
+
+
+def test_a_sign_without_a_carrier_and_the_host_that_needs_fewest_signs():
+    # x1·x2² keeps σ² = 1 while x1·x2 flips: one sign, no carrier
+    r = reduction(Mechanism.from_polynomial("x1*x2**2 + x1*x2"), Mechanism.from_polynomial("x1*x2**2"))
+    assert r.signs == ((None, (1,)),) and r.blocks == 2
+    assert_simulates(r)
+    # x1·x2·x4·x5 hosts x1·x2 with no signs; the smaller x1·x2·x3 would need two blocks
+    m = Mechanism.from_polynomial("x1*x2*x3 + x2*x3 + x1*x2*x4*x5", values=[2])
+    r = reduction(m, zoo.self_attention())
+    assert r.blocks == 1
+    assert_simulates(r)
 
 
 def test_the_chain_names_the_source_and_is_in_the_json():

@@ -22,13 +22,13 @@ A :class:`Reduction` from a *source* M to a *target* M′ is a concrete input ma
 * **signs**: with tied inputs, a monomial f of M is non-zero on block j exactly when supp f ⊆
   supp h(j). If f meets the image only in the query it adds a function of l1 alone, which
   cancels in the softmax. Otherwise block j is repeated once per sign vector σ ∈ {±1}^Σ for a
-  set Σ of the host's variables: a ∈ Σ is multiplied by σ_a and one more host variable c (the
-  carrier) by Π_Σ σ_a. Summed over the 2^|Σ| copies, a monomial g gets the factor
-  Σ_σ Π_{a∈Σ} σ_a^{p_g(a) + p_g(c)}, which is 2^|Σ| when every exponent is even and 0
-  otherwise; Σ and c are chosen so that the host keeps 2^|Σ| (absorbed by κ_j) and every such f
-  gets 0. For multilinear monomials Σ = supp h(j) ∖ {c} always works, so in the paper's class
-  any monomial whose support contains a target monomial's image can host it
-  (x1·x2·x3 + x1·x2 simulates x1·x2·x3 on 2 blocks, σ on x3 and on x1).
+  set Σ of the host's variables: a ∈ Σ is multiplied by σ_a and, where needed, one more host
+  variable c (the carrier) by Π_Σ σ_a (p_g(c) = 0 below when there is none). Summed over the
+  2^|Σ| copies, a monomial g gets the factor Σ_σ Π_{a∈Σ} σ_a^{p_g(a) + p_g(c)}, which is 2^|Σ|
+  when every exponent is even and 0 otherwise; Σ and c are chosen so that the host keeps 2^|Σ|
+  (absorbed by κ_j) and every such f gets 0. For multilinear monomials Σ = supp h(j) ∖ {c}
+  always works, so in the paper's class any monomial whose support contains a target monomial's
+  image can host it (x1·x2·x3 + x1·x2 simulates x1·x2·x3 on 2 blocks, σ on x3 and on x1).
 
 A host's powers on the image equal the target monomial's. With untied inputs the other
 monomials' projections are simply 0, and no signs are needed. One block suffices (E = 1) when
@@ -63,6 +63,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -93,7 +94,8 @@ def why_not(m: Mechanism) -> str | None:
 
 @dataclass(frozen=True)
 class Move:
-    """One elementary step of a reduction: ``kind`` is rename, delete, fix or blocks."""
+    """One elementary step of a reduction: ``kind`` is rename, delete, fix or blocks (sign blocks
+    are described within the blocks move)."""
 
     kind: str
     text: str
@@ -159,16 +161,17 @@ class Reduction:
                 terms = [_term(src, src.monomials[i]) for i in clashing]
                 signs = "σ = ±1" if len(signed) == 1 else f"signs σ ∈ {{±1}}^{len(signed)}"
                 product = "σ" if len(signed) == 1 else "their product"
+                carried = "" if carrier is None else f" and {names[carrier]} times {product}"
                 signed_blocks.append(
                     f"{_term(src, src.monomials[h])} on {2 ** len(signed)} blocks, "
-                    f"{', '.join(names[a] for a in signed)} times {signs} and {names[carrier]} times "
-                    f"{product}, so {', '.join(terms)} {'cancels' if len(terms) == 1 else 'cancel'}"
+                    f"{', '.join(names[a] for a in signed)} times {signs}{carried}, "
+                    f"so {', '.join(terms)} {'cancels' if len(terms) == 1 else 'cancel'}"
                 )
         dropped = [_term(src, mono) for i, mono in enumerate(src.monomials) if i not in hosted | cancelled]
         if self.blocks > 1:
             per = "per monomial and sign" if signed_blocks else "per monomial"
             what = (
-                "its coefficient, the scale and its copies"
+                "its coefficient, the scale and the host's 2^|Σ| copies"
                 if signed_blocks
                 else "its coefficient and the scale"
             )
@@ -224,7 +227,8 @@ class Reduction:
         the bound is the largest of |κ_j|·B, B (where a monomial carries two variables or more) and
         1 (where a host has a fixed variable). Example: with coefficients 1 and a scale s on both
         sides, κ_j = 1 and the bound is B (max(B, 1) when a variable is fixed); with the scale
-        1/d on both sides and E blocks, κ_j = E^{1/p} (the source's d is E times larger).
+        1/d on both sides and E blocks, κ_j = (E/2^|Σ_j|)^{1/p} (the source's d is E times larger,
+        and the host counts once per sign copy).
         """
         bound = 0.0
         for (_, kappa), mono, h in zip(self.scalings(width), self.target.monomials, self.hosts):
@@ -335,27 +339,34 @@ NO_SIGNS: Signs = (None, ())
 def _signs(src: Mechanism, supports, h: int, image: frozenset[int]) -> Signs | None:
     """The fewest sign blocks that cancel, on host h's block, every other monomial f with
     supp f ⊆ supp h that meets ``image`` outside the query (module docstring, **signs**); None
-    when no Σ, c separates them from the host by parity.
+    when no Σ and carrier separate them from the host by parity.
 
     Example: in x1·x2·x3 + x1·x2 hosting x1·x2·x3, x1·x2 meets the image in x2; Σ = {x3} with
     carrier x1 gives x1·x2 the factor Σ_σ σ = 0 and the host Σ_σ σ² = 2.
     """
     if src.untied:
         return NO_SIGNS
-    clashing = [src.monomials[i] for i in _clashing(supports, h, image)]
+    clashing = tuple(_clashing(supports, h, image))
     if not clashing:
         return NO_SIGNS
-    host = src.monomials[h]
-    support = host.support
+    return _sign_search(tuple(mono.powers for mono in src.monomials), h, clashing)
 
-    def cancels(mono: Monomial, a: int, c: int) -> bool:  # σ_a's exponent in mono's factor is odd
-        return (mono.powers[a] + mono.powers[c]) % 2 == 1
 
-    for size in range(1, len(support)):
-        for c in support:
+@functools.lru_cache(maxsize=65536)
+def _sign_search(powers: tuple[tuple[int, ...], ...], h: int, clashing: tuple[int, ...]) -> Signs | None:
+    """Smallest Σ ⊆ supp h, with a carrier c ∈ supp h ∖ Σ or none, such that the host's exponents
+    p(a) + p(c) are even on Σ and every clashing monomial has an odd one."""
+    host = powers[h]
+    support = [a for a, p in enumerate(host) if p]
+
+    def odd(p: tuple[int, ...], a: int, c: int | None) -> bool:
+        return (p[a] + (p[c] if c is not None else 0)) % 2 == 1
+
+    for size in range(1, len(support) + 1):
+        for c in (None, *support):
             for signed in itertools.combinations([a for a in support if a != c], size):
-                if not any(cancels(host, a, c) for a in signed) and all(
-                    any(cancels(f, a, c) for a in signed) for f in clashing
+                if not any(odd(host, a, c) for a in signed) and all(
+                    any(odd(powers[i], a, c) for a in signed) for i in clashing
                 ):
                     return c, signed
     return None
@@ -366,17 +377,19 @@ def _support_sets(m: Mechanism) -> tuple[frozenset[int], ...]:
 
 
 def _hosts(src: Mechanism, tgt: Mechanism, mapping: Sequence[int]) -> tuple[int, ...] | None:
-    """A host per target monomial (fewest fixed variables first), or None."""
+    """A host per target monomial (fewest sign blocks, then fewest fixed variables), or None."""
     sign = _sign(src) * _sign(tgt)
     supports = _support_sets(src)
-    sizes = [len(s) for s in supports]
     hosts = []
     for mono in tgt.monomials:
         carried = {b: mapping[b] for b in mono.support}
-        admissible = [h for h in range(len(sizes)) if _admissible(src, supports, h, mono, carried, sign)]
+        image = frozenset(carried.values())
+        admissible = [h for h in range(len(supports)) if _admissible(src, supports, h, mono, carried, sign)]
         if not admissible:
             return None
-        hosts.append(min(admissible, key=lambda h: sizes[h]))
+        hosts.append(
+            min(admissible, key=lambda h: (len(_signs(src, supports, h, image)[1]), len(supports[h])))
+        )
     return tuple(hosts)
 
 

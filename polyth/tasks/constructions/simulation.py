@@ -18,11 +18,12 @@ What the lift changes, with the registered construction at entry bound B:
   B_lift = max(λ·B, B, 1) (:meth:`Reduction.entry_bound
   <polyth.theory.reductions.Reduction.entry_bound>`), λ = max_j |κ_j| the largest factor by
   which a block's projection absorbs a coefficient, the 1 only where a variable is fixed to the
-  constant 1. With the same scale on both sides κ_j^p = c′_j / c_h(j) for a fixed scale and
-  E·c′_j / c_h(j) for the scale 1/d (M's d is E times larger). With coefficients 1, B_lift = B
-  under a fixed scale for any E (the composition constructions, scale 1) and under 1/d with one
-  block; under 1/d with E > 1 blocks it is E^(1/p)·B, p the pivot's power (E·B for the Match
-  constructions, whose monomials have powers 1).
+  constant 1. With the same scale on both sides κ_j^p = c′_j / (c_h(j)·2^|Σ_j|) for a fixed scale
+  and E·c′_j / (c_h(j)·2^|Σ_j|) for the scale 1/d (M's d is E times larger; a host repeated on
+  2^|Σ_j| sign blocks counts once per copy). With coefficients 1 and no signs, B_lift = B under a
+  fixed scale for any E (the composition constructions, scale 1) and under 1/d with one block;
+  under 1/d with E > 1 blocks it is (E/2^|Σ_j|)^(1/p)·B at most, p the pivot's power (E·B for the
+  Match constructions on E plain blocks, whose monomials have powers 1).
 
 Every head checks both bounds on the arrays it builds: max |Q′| ≤ B (the registered
 construction's own claim) and max |Q| ≤ B_lift; a violation is a bug in polyth and raises
