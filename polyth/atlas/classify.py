@@ -18,7 +18,9 @@
   when m simulates P (docs/design.md §3, Reductions). The construction chooses its value
   variables (``find`` ignores them), and a value variable fed the constant 1 is no value at
   all, so m is given values on every variable, the query included, and the reduction sets
-  the values P does not use to 1.
+  the values P does not use to 1. It also chooses the scale, as ``find`` lets it
+  (:func:`polyth.tasks.constructions.simulation.runs_on`): the path x1x2 + x2x3 + x3x4 runs the
+  compose:3 construction as it stands, not on three blocks that absorb another scale.
 
 Example::
 
@@ -36,6 +38,7 @@ from functools import cached_property
 from polyth.atlas.enumeration import Member
 from polyth.mechanism import Mechanism
 from polyth.tasks import CONSTRUCTIONS, find
+from polyth.tasks.constructions.simulation import runs_on
 from polyth.tasks.predict import TASKS, Prediction, predict
 from polyth.theory.bounds import Bounds, bounds
 from polyth.theory.plan import Plan, exact_plan
@@ -60,7 +63,7 @@ class Classification:
         found: dict[str, list[str]] = {task: [] for task in TASKS}
         for spec, task in CONSTRUCTIONS:
             construction = find(spec, task)
-            simulation = reduction(every_value, construction.mechanism)
+            simulation = reduction(runs_on(every_value, construction.mechanism), construction.mechanism)
             if simulation is not None:
                 how = simulation.describe()
                 heads = f"{construction.heads} head{'s' if construction.heads > 1 else ''}"
