@@ -18,10 +18,11 @@ first, and within a family in bit-reversed order (a family is listed by number o
 hyperedges, and more hyperedges cost more), so that the estimate of the time left, taken
 from the partitions finished so far, is drawn from a sample of the whole build.
 
-Partition size: classifying one mechanism took 0.15 s at t ≤ 6 (graphs), 0.19 s for the
-hypergraphs at t = 5, 0.35 s at t = 7 and 0.8 s at t = 8 (medians on this 2-core machine);
-100 mechanisms make tasks of 15 s to 80 s, long against the scheduler's few milliseconds per
-task and short enough that a killed worker loses little.
+Partition size: classifying one mechanism takes about 0.2 s at t ≤ 6 (graphs), 0.4 s at
+t = 7, 1.1 s at t = 8, and 0.46 s for the hypergraphs at t = 5 (a 2-worker build of those ran
+at 4.3 mechanisms/s on a 2-core machine); 100 mechanisms make tasks of 20 s to 2 min, long
+against the scheduler's few milliseconds per task and short enough that a killed worker loses
+little.
 
 Example::
 
