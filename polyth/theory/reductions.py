@@ -376,21 +376,28 @@ def _support_sets(m: Mechanism) -> tuple[frozenset[int], ...]:
     return tuple(frozenset(s) for s in m.supports)
 
 
-def _hosts(src: Mechanism, tgt: Mechanism, mapping: Sequence[int]) -> tuple[int, ...] | None:
-    """A host per target monomial (fewest sign blocks, then fewest fixed variables), or None."""
+def _hosts(
+    src: Mechanism, tgt: Mechanism, mapping: Sequence[int]
+) -> tuple[tuple[int, ...], tuple[Signs, ...]] | None:
+    """A host per target monomial (fewest sign blocks, then fewest fixed variables) and its
+    signs, or None."""
     sign = _sign(src) * _sign(tgt)
     supports = _support_sets(src)
-    hosts = []
+    hosts, signs = [], []
     for mono in tgt.monomials:
         carried = {b: mapping[b] for b in mono.support}
         image = frozenset(carried.values())
-        admissible = [h for h in range(len(supports)) if _admissible(src, supports, h, mono, carried, sign)]
+        admissible = {
+            h: _signs(src, supports, h, image)
+            for h in range(len(supports))
+            if _admissible(src, supports, h, mono, carried, sign)
+        }
         if not admissible:
             return None
-        hosts.append(
-            min(admissible, key=lambda h: (len(_signs(src, supports, h, image)[1]), len(supports[h])))
-        )
-    return tuple(hosts)
+        host = min(admissible, key=lambda h: (len(admissible[h][1]), len(supports[h])))
+        hosts.append(host)
+        signs.append(admissible[host])
+    return tuple(hosts), tuple(signs)
 
 
 def _one_block(
@@ -426,14 +433,10 @@ def build(source: Mechanism, target: Mechanism, mapping: Sequence[int]) -> Reduc
         return None
     if len(set(mapping)) != len(mapping) or any(mapping[b] not in source.values for b in target.values):
         return None
-    hosts = _hosts(source, target, mapping)
-    if hosts is None:
+    found = _hosts(source, target, mapping)
+    if found is None:
         return None
-    supports = _support_sets(source)
-    signs = tuple(
-        _signs(source, supports, h, frozenset(mapping[b] for b in mono.support))
-        for mono, h in zip(target.monomials, hosts)
-    )
+    hosts, signs = found
     if _one_block(source, target, mapping, hosts, signs):
         blocks, signs = 1, (NO_SIGNS,) * len(hosts)  # nothing clashes: M on the image is the target
     else:
